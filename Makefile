@@ -1,0 +1,63 @@
+# trawl — see README.md. Every target works on a fresh machine: `make test`
+# installs what the tests need and stops what it started.
+
+GO        ?= go
+BIN       := bin/trawl
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X main.version=$(VERSION)
+FUZZTIME  ?= 10s
+# Packages with fuzz targets, as "package:FuzzName".
+FUZZ_TARGETS := \
+	./event:FuzzDecodeBinary \
+	./event:FuzzAppendJSON \
+	./frame:FuzzParse \
+	./sinks/disk:FuzzSegment \
+	./collector:FuzzAppLines
+
+.PHONY: all build run test test-go fuzz fuzz-short bench generate deps vet clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/trawl
+
+# Start the node on its embedded defaults (app input on TCP 5170, spool in
+# ./data, HTTP on 127.0.0.1:9470). Ctrl-C stops it cleanly.
+run: build
+	./$(BIN) run
+
+# What CI runs (.ci/run): dependencies, vet, every test (privileged ones
+# run as root, skip with a message otherwise), then each fuzz target briefly.
+test: deps vet build test-go fuzz-short
+
+deps:
+	./scripts/deps.sh
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+
+test-go:
+	$(GO) test -race -timeout 15m ./...
+
+# Each fuzz target for FUZZTIME (seed corpora in testdata/fuzz run in test-go too).
+fuzz-short:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
+
+fuzz:
+	$(MAKE) fuzz-short FUZZTIME=5m
+
+# Benchmarks, reported as ratios against peers measured in the same run.
+bench: build
+	./scripts/bench.sh
+
+# Regenerate BPF objects (needs clang; the generated files are committed).
+generate:
+	$(GO) generate ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,376 @@
+package collector
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fastjson"
+
+	"github.com/trawlsec/trawl/event"
+	"github.com/trawlsec/trawl/ledger"
+)
+
+// AppOptions configures the application-log input: JSON lines over TCP.
+type AppOptions struct {
+	Name           string
+	Listen         string
+	MaxLineBytes   int
+	MaxConnections int
+	// IdleTimeout closes connections that send nothing for this long
+	// (0 = never).
+	IdleTimeout time.Duration
+	// Grace bounds how long a stopping input keeps reading what connected
+	// clients already sent.
+	Grace time.Duration
+}
+
+// AppInput accepts newline-delimited JSON objects over TCP, one event per
+// line. A line that is not a JSON object is kept whole with FlagParseError
+// and counted; a line longer than MaxLineBytes is cut, flagged and counted.
+// Backpressure is by not reading: while the ring is full (policy block) the
+// connection's socket buffer fills and TCP slows the sender.
+type AppInput struct {
+	opts AppOptions
+	pipe *pipeline
+	led  *ledger.Input
+	logf func(string, ...any)
+
+	ln net.Listener
+
+	parseErrs *metrics.Counter
+	truncated *metrics.Counter
+	refused   *metrics.Counter
+	readErrs  *metrics.Counter
+	conns     atomic.Int64
+
+	mu       sync.Mutex
+	open     map[net.Conn]struct{}
+	draining bool
+}
+
+func newAppInput(opts AppOptions, pipe *pipeline, led *ledger.Input, set *metrics.Set, logf func(string, ...any)) (*AppInput, error) {
+	ln, err := net.Listen("tcp", opts.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("input %q: cannot listen on %s: %w", opts.Name, opts.Listen, err)
+	}
+	a := &AppInput{
+		opts:      opts,
+		pipe:      pipe,
+		led:       led,
+		logf:      logf,
+		ln:        ln,
+		parseErrs: led.Errors(ledger.ErrParse),
+		truncated: led.Errors(ledger.ErrTruncated),
+		refused:   led.Errors(ledger.ErrConnLimit),
+		readErrs:  led.Errors(ledger.ErrRead),
+		open:      map[net.Conn]struct{}{},
+	}
+	set.NewGauge(fmt.Sprintf(`trawl_input_connections{input=%q}`, opts.Name), func() float64 { return float64(a.conns.Load()) })
+	return a, nil
+}
+
+// Addr returns the address the input listens on.
+func (a *AppInput) Addr() net.Addr { return a.ln.Addr() }
+
+// Run accepts connections until ctx ends, then drains: it stops accepting,
+// keeps reading each open connection until the client has been quiet for
+// a moment or Grace passes, and returns when every connection is done.
+// hard ends a producer blocked on a full ring.
+func (a *AppInput) Run(ctx, hard context.Context) error {
+	var wg sync.WaitGroup
+	go func() {
+		<-ctx.Done()
+		a.ln.Close()
+		a.mu.Lock()
+		a.draining = true
+		for c := range a.open {
+			// Wake readers blocked in Read so they switch to draining.
+			c.SetReadDeadline(time.Now().Add(drainQuiet))
+		}
+		a.mu.Unlock()
+	}()
+	for {
+		c, err := a.ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			a.logf("input %s: accept: %v", a.opts.Name, err)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		if int(a.conns.Load()) >= a.opts.MaxConnections {
+			a.refused.Inc()
+			c.Close()
+			continue
+		}
+		a.mu.Lock()
+		if a.draining {
+			a.mu.Unlock()
+			c.Close()
+			continue
+		}
+		a.open[c] = struct{}{}
+		a.mu.Unlock()
+		a.conns.Add(1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.serve(hard, c)
+			a.mu.Lock()
+			delete(a.open, c)
+			a.mu.Unlock()
+			a.conns.Add(-1)
+			c.Close()
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// drainQuiet is how long a draining connection may be silent before it is
+// considered finished.
+const drainQuiet = 200 * time.Millisecond
+
+// readBufSize is the per-connection read buffer; lines longer than it are
+// assembled in a separate growing buffer up to MaxLineBytes.
+const readBufSize = 64 << 10
+
+// connReader reads one connection and turns lines into events.
+type connReader struct {
+	a      *AppInput
+	pr     *Producer
+	parser fastjson.Parser
+	ev     event.Event
+	src    netip.AddrPort
+	scr    []byte // number/level scratch
+	long   []byte // a line longer than the read buffer, assembled here
+	skip   bool   // discarding the rest of an over-long line
+}
+
+func (a *AppInput) serve(hard context.Context, c net.Conn) {
+	cr := &connReader{a: a, pr: a.pipe.producer()}
+	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+		cr.src = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	buf := make([]byte, readBufSize)
+	start, end := 0, 0 // unconsumed bytes are buf[start:end]
+	var drainStart time.Time // zero until this connection starts draining
+	for {
+		if a.isDraining() {
+			// Keep reading while the client is still sending, until it has
+			// been quiet for drainQuiet or Grace has passed.
+			if drainStart.IsZero() {
+				drainStart = time.Now()
+			}
+			if time.Since(drainStart) > a.opts.Grace {
+				return
+			}
+			c.SetReadDeadline(time.Now().Add(drainQuiet))
+		} else if a.opts.IdleTimeout > 0 {
+			c.SetReadDeadline(time.Now().Add(a.opts.IdleTimeout))
+		}
+		if start > 0 && start == end {
+			start, end = 0, 0
+		}
+		if end == len(buf) {
+			if start > 0 {
+				end = copy(buf, buf[start:end])
+				start = 0
+			} else {
+				// The buffer holds part of one long line: move it aside.
+				cr.partial(buf[start:end])
+				start, end = 0, 0
+			}
+		}
+		n, err := c.Read(buf[end:])
+		end += n
+		for start < end {
+			i := bytes.IndexByte(buf[start:end], '\n')
+			if i < 0 {
+				break
+			}
+			if err := cr.line(hard, buf[start:start+i]); err != nil {
+				return
+			}
+			start += i + 1
+		}
+		if err == nil {
+			continue
+		}
+		var ne net.Error
+		timeout := errors.As(err, &ne) && ne.Timeout()
+		if timeout && a.isDraining() && drainStart.IsZero() {
+			continue // woken by the start of draining, not by silence
+		}
+		if !timeout && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+			a.readErrs.Inc()
+		}
+		// A final line without a newline still counts: the client closed
+		// the connection after writing it.
+		if errors.Is(err, io.EOF) && (start < end || len(cr.long) > 0) {
+			cr.line(hard, buf[start:end])
+		}
+		return
+	}
+}
+
+func (a *AppInput) isDraining() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.draining
+}
+
+// partial keeps the beginning of a line that does not fit the read buffer,
+// up to MaxLineBytes; the rest is discarded and the event flagged.
+func (cr *connReader) partial(p []byte) {
+	if cr.skip {
+		return
+	}
+	room := cr.a.opts.MaxLineBytes - len(cr.long)
+	if len(p) > room {
+		p = p[:room]
+		cr.skip = true
+	}
+	cr.long = append(cr.long, p...)
+}
+
+// line turns one line (without its '\n') into an event.
+func (cr *connReader) line(hard context.Context, l []byte) error {
+	truncated := cr.skip
+	if len(cr.long) > 0 || cr.skip {
+		if !cr.skip {
+			room := cr.a.opts.MaxLineBytes - len(cr.long)
+			if len(l) > room {
+				l = l[:room]
+				truncated = true
+			}
+			cr.long = append(cr.long, l...)
+		}
+		l = cr.long
+	} else if len(l) > cr.a.opts.MaxLineBytes {
+		l = l[:cr.a.opts.MaxLineBytes]
+		truncated = true
+	}
+	cr.skip = false
+	defer func() { cr.long = cr.long[:0] }()
+
+	size := len(l) + 1
+	l = bytes.TrimSuffix(l, []byte{'\r'})
+	if len(bytes.TrimSpace(l)) == 0 {
+		return nil
+	}
+	ev := &cr.ev
+	ev.Reset()
+	ev.Kind = event.KindApp
+	ev.RecvTime = time.Now().UnixNano()
+	ev.Source = cr.src
+	ev.App.Raw = l
+	if truncated {
+		ev.Flags |= event.FlagTruncated | event.FlagParseError
+		cr.a.truncated.Inc()
+		cr.a.parseErrs.Inc()
+	} else {
+		v, err := cr.parser.ParseBytes(l)
+		if err != nil || v.Type() != fastjson.TypeObject {
+			ev.Flags |= event.FlagParseError
+			cr.a.parseErrs.Inc()
+		} else {
+			cr.extract(v)
+		}
+	}
+	return cr.pr.Emit(hard, ev, size)
+}
+
+// extract fills the event's time, message and level from the common field
+// names of structured loggers (ECS, logrus, zap, slog, bunyan, mozlog).
+func (cr *connReader) extract(v *fastjson.Value) {
+	o := v.GetObject()
+	ev := &cr.ev
+	cr.scr = cr.scr[:0]
+	o.Visit(func(key []byte, f *fastjson.Value) {
+		switch string(key) {
+		case "@timestamp", "timestamp", "time", "ts", "Timestamp":
+			if ev.Time == 0 {
+				ev.Time = parseTime(f)
+			}
+		case "message", "msg":
+			if len(ev.App.Message) == 0 {
+				if b, err := f.StringBytes(); err == nil {
+					ev.App.Message = b
+				}
+			}
+		case "level", "severity", "Severity", "log.level":
+			if len(ev.App.Level) == 0 {
+				ev.App.Level = cr.scalar(f)
+			}
+		case "Fields": // mozlog keeps the message in Fields.msg
+			if len(ev.App.Message) == 0 {
+				if b := f.GetStringBytes("msg"); b != nil {
+					ev.App.Message = b
+				}
+			}
+		}
+	})
+}
+
+// scalar returns a string value's bytes or a number's text.
+func (cr *connReader) scalar(f *fastjson.Value) []byte {
+	switch f.Type() {
+	case fastjson.TypeString:
+		b, _ := f.StringBytes()
+		return b
+	case fastjson.TypeNumber:
+		start := len(cr.scr)
+		cr.scr = f.MarshalTo(cr.scr)
+		return cr.scr[start:]
+	}
+	return nil
+}
+
+// parseTime reads an RFC 3339 string or a Unix time number, guessing its
+// unit from its size (s, ms, µs or ns). 0 means unknown.
+func parseTime(f *fastjson.Value) int64 {
+	switch f.Type() {
+	case fastjson.TypeString:
+		b, _ := f.StringBytes()
+		t, err := time.Parse(time.RFC3339Nano, string(b))
+		if err != nil {
+			return 0
+		}
+		return t.UnixNano()
+	case fastjson.TypeNumber:
+		x, err := f.Float64()
+		if err != nil || x <= 0 {
+			return 0
+		}
+		switch {
+		case x < 1e11:
+			// Split off the fraction so float rounding of x*1e9 does not
+			// shift the time by a few hundred ns; µs is what loggers send.
+			sec := math.Floor(x)
+			return int64(sec)*1e9 + int64(math.Round((x-sec)*1e6))*1e3
+		case x < 1e14:
+			return int64(x * 1e6)
+		case x < 1e17:
+			return int64(x * 1e3)
+		default:
+			return int64(x)
+		}
+	}
+	return 0
+}

@@ -1,0 +1,193 @@
+package collector
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/trawlsec/trawl/event"
+	"github.com/trawlsec/trawl/frame"
+	"github.com/trawlsec/trawl/ledger"
+)
+
+// testApp is an app input whose pipeline has a ring but no framer: tests
+// read the ring directly.
+type testApp struct {
+	a    *AppInput
+	pipe *pipeline
+	led  *ledger.Input
+}
+
+func newTestApp(t testing.TB, maxLine int, policy Policy, ringSlots int) *testApp {
+	t.Helper()
+	set := metrics.NewSet()
+	led := ledger.New(set).Input("app", "app")
+	pipe, err := newPipeline(pipelineConfig{name: "app", kind: event.KindApp, policy: policy, ringSlots: ringSlots,
+		limits: frame.DefaultBatchLimits()}, nil, led, set.NewCounter("spool"), t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := newAppInput(AppOptions{Name: "app", Listen: "127.0.0.1:0", MaxLineBytes: maxLine, MaxConnections: 4, Grace: time.Second},
+		pipe, led, set, log.New(io.Discard, "", 0).Printf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.ln.Close() })
+	return &testApp{a: a, pipe: pipe, led: led}
+}
+
+// feed runs one connection carrying input through the input's reader and
+// returns the events it produced.
+func (ta *testApp) feed(t testing.TB, input []byte) []event.Event {
+	t.Helper()
+	client, server := net.Pipe()
+	done := make(chan struct{})
+	go func() {
+		ta.a.serve(context.Background(), server)
+		server.Close()
+		close(done)
+	}()
+	go func() {
+		client.Write(input)
+		client.Close()
+	}()
+	<-done
+	var evs []event.Event
+	for _, rec := range ta.pipe.ring.Peek(nil, ta.pipe.ring.Cap()) {
+		var ev event.Event
+		if err := event.DecodeBinary(&ev, append([]byte(nil), rec...)); err != nil {
+			t.Fatalf("ring holds an undecodable event: %v", err)
+		}
+		evs = append(evs, ev)
+	}
+	ta.pipe.ring.Release(len(evs))
+	return evs
+}
+
+func TestAppLines(t *testing.T) {
+	ta := newTestApp(t, 256, Block, 1024)
+	long := `{"msg":"` + strings.Repeat("x", 300) + `"}`
+	input := "{\"@timestamp\":\"2026-11-25T10:00:00.5Z\",\"level\":\"warn\",\"message\":\"disk low\"}\r\n" +
+		"\n   \n" + // blank lines are not events
+		"not json\n" +
+		"[1,2]\n" +
+		`{"Timestamp":1764064800000000000,"Severity":3,"Fields":{"msg":"mozlog says hi"}}` + "\n" +
+		long + "\n" +
+		`{"ts":1764064800.25,"msg":"last line without newline"}`
+	evs := ta.feed(t, []byte(input))
+	if len(evs) != 6 {
+		t.Fatalf("got %d events, want 6", len(evs))
+	}
+	f := func(i int, flags event.Flags, raw, msg, level string, tm int64) {
+		t.Helper()
+		ev := evs[i]
+		if ev.Kind != event.KindApp || ev.Flags != flags || string(ev.App.Raw) != raw || string(ev.App.Message) != msg ||
+			string(ev.App.Level) != level || ev.Time != tm || ev.RecvTime == 0 {
+			t.Errorf("event %d = flags %b raw %q msg %q level %q time %d; want flags %b raw %q msg %q level %q time %d",
+				i, ev.Flags, ev.App.Raw, ev.App.Message, ev.App.Level, ev.Time, flags, raw, msg, level, tm)
+		}
+	}
+	f(0, 0, `{"@timestamp":"2026-11-25T10:00:00.5Z","level":"warn","message":"disk low"}`, "disk low", "warn",
+		time.Date(2026, 11, 25, 10, 0, 0, 5e8, time.UTC).UnixNano())
+	f(1, event.FlagParseError, "not json", "", "", 0)
+	f(2, event.FlagParseError, "[1,2]", "", "", 0)
+	f(3, 0, `{"Timestamp":1764064800000000000,"Severity":3,"Fields":{"msg":"mozlog says hi"}}`, "mozlog says hi", "3", 1764064800000000000)
+	f(4, event.FlagParseError|event.FlagTruncated, long[:256], "", "", 0)
+	f(5, 0, `{"ts":1764064800.25,"msg":"last line without newline"}`, "last line without newline", "", 1764064800250000000)
+
+	if got := ta.led.Received.Get(); got != 6 {
+		t.Errorf("received = %d, want 6", got)
+	}
+	if got := ta.led.Errors(ledger.ErrParse).Get(); got != 3 {
+		t.Errorf("parse errors = %d, want 3", got)
+	}
+	if got := ta.led.Errors(ledger.ErrTruncated).Get(); got != 1 {
+		t.Errorf("truncated = %d, want 1", got)
+	}
+}
+
+// TestAppLongLinesAcrossReads sends lines longer than the read buffer,
+// which take the slow path that assembles a line from several reads.
+func TestAppLongLinesAcrossReads(t *testing.T) {
+	ta := newTestApp(t, 1<<20, Block, 64)
+	var input bytes.Buffer
+	var want []string
+	for i := 0; i < 5; i++ {
+		l := fmt.Sprintf(`{"i":%d,"pad":"%s"}`, i, strings.Repeat("p", 50_000+i*40_000))
+		want = append(want, l)
+		input.WriteString(l + "\n")
+	}
+	evs := ta.feed(t, input.Bytes())
+	if len(evs) != len(want) {
+		t.Fatalf("got %d events, want %d", len(evs), len(want))
+	}
+	for i, ev := range evs {
+		if string(ev.App.Raw) != want[i] || ev.Flags != 0 {
+			t.Fatalf("event %d: flags %b, %d bytes, want %d bytes", i, ev.Flags, len(ev.App.Raw), len(want[i]))
+		}
+	}
+}
+
+func TestAppDropNewestCounts(t *testing.T) {
+	ta := newTestApp(t, 1024, DropNewest, 4)
+	evs := ta.feed(t, bytes.Repeat([]byte("{\"a\":1}\n"), 10))
+	if len(evs) != 4 {
+		t.Fatalf("ring of 4 slots delivered %d events", len(evs))
+	}
+	if got := ta.led.Dropped(ledger.ReasonRingFull).Get(); got != 6 {
+		t.Fatalf("dropped = %d, want 6", got)
+	}
+	if got := ta.led.Received.Get(); got != 10 {
+		t.Fatalf("received = %d, want 10", got)
+	}
+}
+
+// FuzzAppLines feeds arbitrary bytes as one connection's stream: the input
+// must never panic, must produce exactly one event per non-blank line, and
+// must keep every line's bytes (up to the limit), flagging what is not a
+// JSON object.
+func FuzzAppLines(f *testing.F) {
+	f.Add([]byte("{\"msg\":\"hi\"}\n"))
+	f.Add([]byte("not json\r\n{\"level\":3}\n\n"))
+	f.Add([]byte(`{"@timestamp":"2026-01-01T00:00:00Z","message":"x","Fields":{"msg":"y"}}`))
+	f.Add([]byte("{\"a\":\"" + strings.Repeat("z", 600) + "\"}\n{}\n"))
+	f.Add([]byte{0xff, 0xfe, '\n', '{', '"', 0x00, '"', ':', '1', '}', '\n'})
+	const maxLine = 512
+	f.Fuzz(func(t *testing.T, input []byte) {
+		ta := newTestApp(t, maxLine, DropNewest, 4096)
+		evs := ta.feed(t, input)
+		var want [][]byte
+		for _, l := range bytes.Split(input, []byte{'\n'}) {
+			if len(l) > maxLine {
+				l = l[:maxLine]
+			}
+			l = bytes.TrimSuffix(l, []byte{'\r'})
+			if len(bytes.TrimSpace(l)) > 0 {
+				want = append(want, l)
+			}
+		}
+		if len(evs) != len(want) {
+			t.Fatalf("%d events for %d non-blank lines", len(evs), len(want))
+		}
+		for i, ev := range evs {
+			if !bytes.Equal(ev.App.Raw, want[i]) {
+				t.Fatalf("event %d raw %q, want %q", i, ev.App.Raw, want[i])
+			}
+			if ev.Flags&event.FlagParseError == 0 {
+				var obj map[string]any
+				if err := json.Unmarshal(ev.App.Raw, &obj); err != nil && json.Valid(ev.App.Raw) {
+					t.Fatalf("event %d accepted as an object but is not one: %q", i, ev.App.Raw)
+				}
+			}
+		}
+	})
+}

@@ -1,0 +1,351 @@
+// Package collector wires a trawl node: it opens the spool, starts the
+// inputs with their rings and framers, the sinks that read the spool, and
+// the HTTP listener, and stops them in an order that loses nothing accepted.
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/trawlsec/trawl/config"
+	"github.com/trawlsec/trawl/event"
+	"github.com/trawlsec/trawl/frame"
+	"github.com/trawlsec/trawl/ledger"
+	"github.com/trawlsec/trawl/sinks/disk"
+	"github.com/trawlsec/trawl/sinks/file"
+)
+
+// SpoolDir returns the spool's directory inside a data directory.
+func SpoolDir(dataDir string) string { return filepath.Join(dataDir, "spool") }
+
+// Node is a running trawl node.
+type Node struct {
+	cfg    *config.Config
+	logger *log.Logger
+	set    *metrics.Set
+	ledger *ledger.Ledger
+	spool  *disk.Spool
+
+	pipes  []*pipeline
+	apps   []*AppInput
+	sinks  []*file.Sink
+	http   *http.Server
+	httpLn net.Listener
+}
+
+// New opens the spool and binds every listener, so that configuration and
+// port errors surface before Run. logger may be nil (standard error).
+func New(cfg *config.Config, logger *log.Logger) (*Node, error) {
+	if logger == nil {
+		logger = log.New(os.Stderr, "trawl: ", log.LstdFlags)
+	}
+	n := &Node{cfg: cfg, logger: logger, set: metrics.NewSet()}
+	n.ledger = ledger.New(n.set)
+	ok := false
+	defer func() {
+		if !ok {
+			n.closeAll()
+		}
+	}()
+
+	observer := cfg.Node.Name
+	if observer == "" {
+		observer, _ = os.Hostname()
+	}
+	fsync, err := disk.ParseFsyncPolicy(cfg.Spool.Fsync)
+	if err != nil {
+		return nil, err
+	}
+	spoolDir := SpoolDir(cfg.Node.DataDir)
+	seqs, err := lastSequences(spoolDir)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read sequence numbers from the spool: %w", err)
+	}
+
+	// Input ledgers exist before the spool opens so retention can count
+	// what it deletes unread.
+	inputNames := make([]string, 0, len(cfg.Inputs))
+	for name, in := range cfg.Inputs {
+		if in.IsEnabled() {
+			inputNames = append(inputNames, name)
+		}
+	}
+	sort.Strings(inputNames)
+	leds := map[string]*ledger.Input{}
+	for _, name := range inputNames {
+		leds[name] = n.ledger.Input(name, cfg.Inputs[name].Type)
+	}
+	expired := newExpiryCounter(n.ledger)
+
+	n.spool, err = disk.Open(disk.Options{
+		Dir:           spoolDir,
+		SegmentSize:   int64(cfg.Spool.SegmentSize),
+		Fsync:         fsync,
+		FsyncInterval: cfg.Spool.FsyncInterval.D(),
+		MaxBytes:      int64(cfg.Spool.MaxSize),
+		MaxAge:        cfg.Spool.MaxAge.D(),
+		OnExpire:      expired.count,
+		Logf:          n.logf,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot open spool: %w", err)
+	}
+	n.set.NewGauge("trawl_spool_bytes", func() float64 { return float64(n.spool.Stats().Bytes) })
+
+	level, err := frame.ParseLevel(cfg.Frames.Compression)
+	if err != nil {
+		return nil, err
+	}
+	limits := frame.BatchLimits{
+		MaxEvents:  cfg.Frames.MaxEvents,
+		MaxBytes:   int(cfg.Frames.MaxBytes),
+		MaxLatency: cfg.Frames.MaxLatency.D(),
+	}
+	spoolDelivered := n.ledger.Sink("spool")
+	for _, name := range inputNames {
+		in := cfg.Inputs[name]
+		policy, err := ParsePolicy(in.Backpressure)
+		if err != nil {
+			return nil, fmt.Errorf("input %q: %w", name, err)
+		}
+		pipe, err := newPipeline(pipelineConfig{
+			name:      name,
+			inputType: in.Type,
+			kind:      kindOf(in.Type),
+			observer:  observer,
+			policy:    policy,
+			ringSlots: in.RingSize,
+			limits:    limits,
+			level:     level,
+			firstSeq:  seqs[name],
+		}, n.spool, leds[name], spoolDelivered, n.logf)
+		if err != nil {
+			return nil, err
+		}
+		n.set.NewGauge(fmt.Sprintf(`trawl_ring_used_slots{input=%q}`, name), func() float64 { return float64(pipe.ring.Len()) })
+		n.set.NewGauge(fmt.Sprintf(`trawl_ring_slots{input=%q}`, name), func() float64 { return float64(pipe.ring.Cap()) })
+		n.pipes = append(n.pipes, pipe)
+		switch in.Type {
+		case config.InputApp:
+			app, err := newAppInput(AppOptions{
+				Name:           name,
+				Listen:         in.Listen,
+				MaxLineBytes:   int(in.MaxLineBytes),
+				MaxConnections: in.MaxConnections,
+				IdleTimeout:    in.IdleTimeout.D(),
+				Grace:          cfg.Node.ShutdownGrace.D(),
+			}, pipe, leds[name], n.set, n.logf)
+			if err != nil {
+				return nil, err
+			}
+			n.apps = append(n.apps, app)
+		}
+	}
+
+	for _, sc := range cfg.Sinks {
+		s, err := file.New(file.Options{
+			Name:  sc.Name,
+			Path:  sc.Path,
+			Spool: n.spool,
+		}, n.ledger.Sink(sc.Name), n.logf)
+		if err != nil {
+			return nil, fmt.Errorf("sink %q: %w", sc.Name, err)
+		}
+		n.sinks = append(n.sinks, s)
+	}
+
+	if cfg.HTTP.Listen != "" {
+		n.httpLn, err = net.Listen("tcp", cfg.HTTP.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("cannot listen for HTTP on %s: %w", cfg.HTTP.Listen, err)
+		}
+		n.http = &http.Server{Handler: n.handler(), ReadHeaderTimeout: 10 * time.Second}
+	}
+	ok = true
+	return n, nil
+}
+
+func kindOf(inputType string) event.Kind {
+	switch inputType {
+	case config.InputApp:
+		return event.KindApp
+	}
+	return event.KindUnknown
+}
+
+func (n *Node) logf(format string, args ...any) { n.logger.Printf(format, args...) }
+
+// Ledger returns the node's loss ledger.
+func (n *Node) Ledger() *ledger.Ledger { return n.ledger }
+
+// Metrics returns the node's metric set.
+func (n *Node) Metrics() *metrics.Set { return n.set }
+
+// HTTPAddr returns the HTTP listener's address, or nil when disabled.
+func (n *Node) HTTPAddr() net.Addr {
+	if n.httpLn == nil {
+		return nil
+	}
+	return n.httpLn.Addr()
+}
+
+// AppAddr returns the address of the app input named name, or nil.
+func (n *Node) AppAddr(name string) net.Addr {
+	for _, a := range n.apps {
+		if a.opts.Name == name {
+			return a.Addr()
+		}
+	}
+	return nil
+}
+
+// Run serves until ctx ends, then shuts down in order: inputs stop and
+// drain what clients already sent, rings are drained into frames, the spool
+// is synced, sinks catch up with the spool, and everything closes. It
+// returns nil after a clean shutdown.
+func (n *Node) Run(ctx context.Context) error {
+	// hard bounds everything after ctx ends; its deadline is set below.
+	hard, cancelHard := context.WithCancel(context.Background())
+	defer cancelHard()
+
+	for _, p := range n.pipes {
+		if err := p.start(hard); err != nil {
+			return err
+		}
+	}
+	var sinkWG sync.WaitGroup
+	sinkCtx, stopSinks := context.WithCancel(context.Background())
+	defer stopSinks()
+	for _, s := range n.sinks {
+		sinkWG.Add(1)
+		go func() {
+			defer sinkWG.Done()
+			if err := s.Run(sinkCtx); err != nil {
+				n.logf("sink %s: %v", s.Name(), err)
+			}
+		}()
+	}
+	if n.http != nil {
+		go func() {
+			if err := n.http.Serve(n.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				n.logf("http: %v", err)
+			}
+		}()
+	}
+	var inputWG sync.WaitGroup
+	for _, a := range n.apps {
+		inputWG.Add(1)
+		go func() {
+			defer inputWG.Done()
+			a.Run(ctx, hard)
+		}()
+	}
+	n.logf("running: %d inputs, spool %s, http %v", len(n.pipes), SpoolDir(n.cfg.Node.DataDir), n.HTTPAddr())
+
+	<-ctx.Done()
+	n.logf("stopping: draining inputs")
+	grace := n.cfg.Node.ShutdownGrace.D()
+	// Producers blocked on a full ring get until twice the grace period;
+	// after that what they hold is counted as dropped at shutdown.
+	timer := time.AfterFunc(2*grace+5*time.Second, cancelHard)
+	defer timer.Stop()
+	inputWG.Wait()
+	for _, p := range n.pipes {
+		p.closeAndWait()
+	}
+	var errs []error
+	if err := n.spool.Sync(); err != nil {
+		errs = append(errs, fmt.Errorf("final spool sync: %w", err))
+	}
+	// Sinks read up to the end of what is durable, then stop.
+	for _, s := range n.sinks {
+		s.StopAtEnd()
+	}
+	sinkWG.Wait()
+	stopSinks()
+	if n.http != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		n.http.Shutdown(sctx)
+		cancel()
+	}
+	if err := n.spool.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close spool: %w", err))
+	}
+	snap := n.ledger.Snapshot()
+	for _, in := range snap.Inputs {
+		n.logf("input %s: received %d, delivered %d, dropped %d", in.Name, in.Received, in.Delivered, in.DroppedTotal)
+	}
+	n.logf("stopped")
+	return errors.Join(errs...)
+}
+
+// closeAll releases what New opened when New fails.
+func (n *Node) closeAll() {
+	for _, a := range n.apps {
+		a.ln.Close()
+	}
+	if n.httpLn != nil {
+		n.httpLn.Close()
+	}
+	if n.spool != nil {
+		n.spool.Close()
+	}
+}
+
+// expiryCounter turns frames that retention deleted unread into ledger
+// drops for their input.
+type expiryCounter struct {
+	led *ledger.Ledger
+	mu  sync.Mutex
+	by  map[string]*metrics.Counter
+}
+
+func newExpiryCounter(l *ledger.Ledger) *expiryCounter {
+	return &expiryCounter{led: l, by: map[string]*metrics.Counter{}}
+}
+
+func (e *expiryCounter) count(rec []byte) {
+	h, _, err := frame.PeekHeader(rec)
+	if err != nil {
+		return
+	}
+	e.mu.Lock()
+	c, ok := e.by[string(h.Input)]
+	if !ok {
+		c = e.led.Input(string(h.Input), "").Dropped(ledger.ReasonRetention)
+		e.by[string(h.Input)] = c
+	}
+	e.mu.Unlock()
+	c.Add(int(h.Count))
+}
+
+// lastSequences returns, per input, the sequence number after the last
+// event in the spool, so numbering continues across restarts.
+func lastSequences(dir string) (map[string]uint64, error) {
+	seqs := map[string]uint64{}
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return seqs, nil
+	}
+	err := disk.Scan(dir, func(rec []byte, _ disk.Pos) error {
+		h, _, err := frame.PeekHeader(rec)
+		if err != nil {
+			return nil // not a frame: counted by readers, irrelevant here
+		}
+		if next := h.FirstSeq + uint64(h.Count); next > seqs[string(h.Input)] {
+			seqs[string(h.Input)] = next
+		}
+		return nil
+	})
+	return seqs, err
+}

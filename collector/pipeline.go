@@ -1,0 +1,347 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/trawlsec/trawl/event"
+	"github.com/trawlsec/trawl/frame"
+	"github.com/trawlsec/trawl/ledger"
+	"github.com/trawlsec/trawl/ring"
+	"github.com/trawlsec/trawl/sinks/disk"
+)
+
+// Policy is what an input does when its ring is full.
+type Policy uint8
+
+// Backpressure policies (config values block, drop_newest, spill).
+const (
+	// Block makes the producer wait: TCP inputs stop reading, so the sender
+	// is slowed by TCP flow control.
+	Block Policy = iota
+	// DropNewest drops the event being offered and counts it.
+	DropNewest
+	// Spill writes the event straight to the spool in a frame of its own,
+	// bypassing the ring: slower per event, but nothing is dropped.
+	Spill
+)
+
+// ParsePolicy maps a config value to a Policy.
+func ParsePolicy(s string) (Policy, error) {
+	switch s {
+	case "block":
+		return Block, nil
+	case "drop_newest":
+		return DropNewest, nil
+	case "spill":
+		return Spill, nil
+	}
+	return 0, fmt.Errorf("unknown backpressure policy %q", s)
+}
+
+// spoolAppender is what a pipeline needs of the spool.
+type spoolAppender interface {
+	Append(rec []byte) (disk.Pos, error)
+	WaitDurable(ctx context.Context, p disk.Pos) error
+}
+
+// pipeline carries one input's events: producers → ring → framer → spool,
+// and an acker that counts events delivered once the spool made them
+// durable.
+type pipeline struct {
+	name     string
+	kind     event.Kind
+	observer []byte
+	policy   Policy
+	ring     *ring.Ring
+	spool    spoolAppender
+	led      *ledger.Input
+	limits   frame.BatchLimits
+	level    frame.Level
+	logf     func(string, ...any)
+
+	nextSeq atomic.Uint64
+
+	dropRing  *metrics.Counter
+	dropSpool *metrics.Counter
+	dropStop  *metrics.Counter
+	spoolErrs *metrics.Counter
+	delivered *metrics.Counter // the spool sink's counter
+
+	acks chan ack
+
+	spillMu  sync.Mutex
+	spillEnc *frame.Encoder
+	spillB   frame.Builder
+	spillBuf []byte
+
+	framerDone chan struct{}
+	ackerDone  chan struct{}
+}
+
+type ack struct {
+	end   disk.Pos
+	count int
+}
+
+type pipelineConfig struct {
+	name, inputType string
+	kind            event.Kind
+	observer        string
+	policy          Policy
+	ringSlots       int
+	limits          frame.BatchLimits
+	level           frame.Level
+	firstSeq        uint64
+}
+
+func newPipeline(pc pipelineConfig, sp spoolAppender, led *ledger.Input, spoolDelivered *metrics.Counter, logf func(string, ...any)) (*pipeline, error) {
+	p := &pipeline{
+		name:       pc.name,
+		kind:       pc.kind,
+		observer:   []byte(pc.observer),
+		policy:     pc.policy,
+		ring:       ring.New(pc.ringSlots),
+		spool:      sp,
+		led:        led,
+		limits:     pc.limits,
+		level:      pc.level,
+		logf:       logf,
+		dropRing:   led.Dropped(ledger.ReasonRingFull),
+		dropSpool:  led.Dropped(ledger.ReasonSpoolError),
+		dropStop:   led.Dropped("shutdown"),
+		spoolErrs:  led.Errors("spool_retry"),
+		delivered:  spoolDelivered,
+		acks:       make(chan ack, 1024),
+		framerDone: make(chan struct{}),
+		ackerDone:  make(chan struct{}),
+	}
+	p.nextSeq.Store(pc.firstSeq)
+	if pc.policy == Spill {
+		enc, err := frame.NewEncoder(frame.EncoderOptions{Level: frame.LevelNone})
+		if err != nil {
+			return nil, fmt.Errorf("create spill encoder for input %q: %w", pc.name, err)
+		}
+		p.spillEnc = enc
+	}
+	return p, nil
+}
+
+// start runs the framer and the acker. stop is the hard deadline: when it
+// ends, a framer that cannot write to the spool gives up and counts.
+func (p *pipeline) start(stop context.Context) error {
+	enc, err := frame.NewEncoder(frame.EncoderOptions{Level: p.level})
+	if err != nil {
+		return fmt.Errorf("create frame encoder for input %q: %w", p.name, err)
+	}
+	go p.framer(stop, enc)
+	go p.acker()
+	return nil
+}
+
+// closeAndWait closes the ring (inputs have stopped producing), waits for
+// the framer to write the last frame and for the acker to count it.
+func (p *pipeline) closeAndWait() {
+	p.ring.Close()
+	<-p.framerDone
+	<-p.ackerDone
+}
+
+// Producer is one goroutine's handle on an input's pipeline. It owns a
+// scratch buffer for encoding, so it must not be shared between goroutines.
+type Producer struct {
+	p   *pipeline
+	buf []byte
+}
+
+func (p *pipeline) producer() *Producer {
+	return &Producer{p: p, buf: make([]byte, 0, 1024)}
+}
+
+// Emit counts ev as received (with size payload bytes) and hands it to the
+// ring according to the input's policy. ev is encoded before Emit returns,
+// so the caller may reuse it and the buffers it points into. An error means
+// the event was not accepted (it is counted as dropped); it only happens
+// when ctx ends while Emit blocks.
+func (pr *Producer) Emit(ctx context.Context, ev *event.Event, size int) error {
+	p := pr.p
+	pr.buf = event.AppendBinary(pr.buf[:0], ev)
+	p.led.Received.Inc()
+	p.led.ReceivedBytes.Add(size)
+	switch p.policy {
+	case DropNewest:
+		if err := p.ring.TryPut(pr.buf); err != nil {
+			p.dropRing.Inc()
+		}
+		return nil
+	case Spill:
+		if err := p.ring.TryPut(pr.buf); err != nil {
+			return p.spill(ctx, pr.buf)
+		}
+		return nil
+	default:
+		if err := p.ring.Put(ctx, pr.buf); err != nil {
+			p.dropStop.Inc()
+			return fmt.Errorf("input %q: event not accepted: %w", p.name, err)
+		}
+		return nil
+	}
+}
+
+// spill writes one event as a frame of its own, uncompressed, straight to
+// the spool. It serialises spilling producers; the framer keeps running.
+func (p *pipeline) spill(ctx context.Context, rec []byte) error {
+	p.spillMu.Lock()
+	defer p.spillMu.Unlock()
+	p.spillB.Reset()
+	p.spillB.Add(rec)
+	seq := p.nextSeq.Add(1) - 1
+	var err error
+	p.spillBuf, err = p.spillEnc.AppendFrame(p.spillBuf[:0], p.header(seq), &p.spillB)
+	if err != nil {
+		p.dropSpool.Inc()
+		return fmt.Errorf("input %q: cannot encode spill frame: %w", p.name, err)
+	}
+	end, err := p.appendRetry(ctx, p.spillBuf)
+	if err != nil {
+		p.dropSpool.Inc()
+		return err
+	}
+	p.acks <- ack{end: end, count: 1}
+	return nil
+}
+
+func (p *pipeline) header(firstSeq uint64) frame.Header {
+	return frame.Header{
+		Kind:     p.kind,
+		FirstSeq: firstSeq,
+		Created:  time.Now().UnixNano(),
+		Input:    []byte(p.name),
+		Observer: p.observer,
+	}
+}
+
+// framer is the ring's single consumer: it batches records into frames,
+// sealing a frame when it is full or when its oldest event has waited
+// MaxLatency, and appends each frame to the spool.
+func (p *pipeline) framer(stop context.Context, enc *frame.Encoder) {
+	defer close(p.framerDone)
+	defer close(p.acks)
+	var (
+		b       frame.Builder
+		out     []byte
+		batch   [][]byte
+		started time.Time // when the oldest record of the open frame arrived
+	)
+	seal := func() {
+		if b.Len() == 0 {
+			return
+		}
+		n := b.Len()
+		seq := p.nextSeq.Add(uint64(n)) - uint64(n)
+		var err error
+		out, err = enc.AppendFrame(out[:0], p.header(seq), &b)
+		b.Reset()
+		if err != nil {
+			p.logf("input %s: cannot encode frame: %v", p.name, err)
+			p.dropSpool.Add(n)
+			return
+		}
+		end, err := p.appendRetry(stop, out)
+		if err != nil {
+			p.logf("input %s: %d events lost: %v", p.name, n, err)
+			p.dropSpool.Add(n)
+			return
+		}
+		p.acks <- ack{end: end, count: n}
+	}
+	maxLatency := p.limits.MaxLatency
+	for {
+		batch = p.ring.Peek(batch[:0], 512)
+		if len(batch) == 0 {
+			if b.Len() > 0 && time.Since(started) >= maxLatency {
+				seal()
+			}
+			if p.ring.Closed() && p.ring.Len() == 0 {
+				seal()
+				return
+			}
+			wait := time.Second
+			if b.Len() > 0 {
+				wait = maxLatency - time.Since(started)
+			}
+			if wait > 0 {
+				p.ring.Wait(wait)
+			}
+			continue
+		}
+		if b.Len() == 0 {
+			started = time.Now()
+		}
+		for _, rec := range batch {
+			b.Add(rec)
+			if p.limits.Full(&b) {
+				seal()
+				started = time.Now()
+			}
+		}
+		p.ring.Release(len(batch))
+		if b.Len() > 0 && time.Since(started) >= maxLatency {
+			seal()
+		}
+	}
+}
+
+// appendRetry appends a frame, retrying while the spool refuses it (a full
+// disk, an I/O error): the ring then fills up and the input's policy slows
+// or drops new events, while nothing already accepted is lost. It gives up
+// only when stop ends.
+func (p *pipeline) appendRetry(stop context.Context, rec []byte) (disk.Pos, error) {
+	backoff := 10 * time.Millisecond
+	var lastLog time.Time
+	for {
+		end, err := p.spool.Append(rec)
+		if err == nil {
+			return end, nil
+		}
+		if errors.Is(err, os.ErrClosed) {
+			return 0, err
+		}
+		p.spoolErrs.Inc()
+		if time.Since(lastLog) > 10*time.Second {
+			p.logf("input %s: spool refused a frame, retrying: %v", p.name, err)
+			lastLog = time.Now()
+		}
+		select {
+		case <-stop.Done():
+			return 0, fmt.Errorf("gave up writing to the spool: %w", err)
+		case <-time.After(backoff):
+		}
+		if backoff < time.Second {
+			backoff *= 2
+		}
+	}
+}
+
+// acker counts events as delivered once the spool says their frame is
+// durable; frames are acknowledged in the order they were appended.
+func (p *pipeline) acker() {
+	defer close(p.ackerDone)
+	for a := range p.acks {
+		// The spool only fails WaitDurable when it is closed, which
+		// happens after every acker is done; background ctx is right.
+		if err := p.spool.WaitDurable(context.Background(), a.end); err != nil {
+			p.logf("input %s: frame not confirmed durable: %v", p.name, err)
+			continue
+		}
+		p.led.Delivered.Add(a.count)
+		p.delivered.Add(a.count)
+	}
+}

@@ -1,0 +1,436 @@
+// Package config loads trawl's YAML configuration.
+//
+// One file describes the node, its HTTP listener, the spool, the framing
+// limits, the inputs and the sinks. Unknown keys and bad values are errors
+// that name the key and its line, so `trawl validate` can point at the
+// mistake. Loading never starts anything; package collector does that.
+package config
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// DefaultYAML is the embedded configuration `trawl run` uses when no file is
+// given. configs/trawl.yaml is the same file with comments, kept identical by
+// a test.
+//
+//go:embed default.yaml
+var DefaultYAML []byte
+
+// Config is the whole file.
+type Config struct {
+	Node   Node             `yaml:"node"`
+	HTTP   HTTP             `yaml:"http"`
+	Spool  Spool            `yaml:"spool"`
+	Frames Frames           `yaml:"frames"`
+	Inputs map[string]Input `yaml:"inputs"`
+	Sinks  []Sink           `yaml:"sinks"`
+
+	lines map[string]int
+}
+
+// Node holds settings of the node itself.
+type Node struct {
+	// Name is the observer host name written into every frame; empty means
+	// the machine's host name.
+	Name string `yaml:"name"`
+	// DataDir holds the spool and other state (default ./data).
+	DataDir string `yaml:"data_dir"`
+	// ShutdownGrace bounds how long stopping inputs keep reading what
+	// clients already sent (default 5s).
+	ShutdownGrace Duration `yaml:"shutdown_grace"`
+}
+
+// HTTP configures the metrics/health/ledger listener.
+type HTTP struct {
+	// Listen is host:port (default 127.0.0.1:9470); empty string disables.
+	Listen string `yaml:"listen"`
+}
+
+// Spool configures the durable disk spool (package sinks/disk).
+type Spool struct {
+	SegmentSize   Size     `yaml:"segment_size"`
+	Fsync         string   `yaml:"fsync"` // always | interval | never
+	FsyncInterval Duration `yaml:"fsync_interval"`
+	MaxSize       Size     `yaml:"max_size"`
+	MaxAge        Duration `yaml:"max_age"`
+}
+
+// Frames configures batching of events into frames (package frame).
+type Frames struct {
+	MaxEvents   int      `yaml:"max_events"`
+	MaxBytes    Size     `yaml:"max_bytes"`
+	MaxLatency  Duration `yaml:"max_latency"`
+	Compression string   `yaml:"compression"` // fastest | default | better | best | none
+}
+
+// Backpressure policies: what an input does when its ring is full.
+const (
+	PolicyBlock      = "block"
+	PolicyDropNewest = "drop_newest"
+	PolicySpill      = "spill"
+)
+
+// Input type names.
+const (
+	InputApp = "app"
+)
+
+// Input configures one input. Settings that do not apply to the input's type
+// are rejected by Validate.
+type Input struct {
+	Type    string `yaml:"type"`
+	Enabled *bool  `yaml:"enabled"`
+	Listen  string `yaml:"listen"`
+	// RingSize is the number of slots of the input's ring (default 65536).
+	RingSize int `yaml:"ring_size"`
+	// Backpressure is block, drop_newest or spill.
+	Backpressure string `yaml:"backpressure"`
+	// MaxLineBytes bounds one line (app); longer lines are truncated, flagged
+	// and counted.
+	MaxLineBytes Size `yaml:"max_line_bytes"`
+	// MaxConnections bounds concurrent TCP connections; more are refused and
+	// counted.
+	MaxConnections int `yaml:"max_connections"`
+	// IdleTimeout closes a TCP connection that sent nothing for this long
+	// (0 = never).
+	IdleTimeout Duration `yaml:"idle_timeout"`
+}
+
+// IsEnabled reports whether the input should run (default true).
+func (in Input) IsEnabled() bool { return in.Enabled == nil || *in.Enabled }
+
+// Sink types.
+const (
+	SinkFile = "file"
+)
+
+// Sink configures one output besides the spool.
+type Sink struct {
+	Type string `yaml:"type"`
+	// Name identifies the sink in metrics and is its spool cursor name
+	// (default "<type>-<index>").
+	Name string `yaml:"name"`
+	// Path is the file to append JSON lines to; "-" is standard output.
+	Path string `yaml:"path"`
+}
+
+// Duration is a time.Duration written as "100ms", "5s", "168h".
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(strings.TrimSpace(n.Value))
+	if err != nil || v < 0 {
+		return &valueError{line: n.Line, msg: fmt.Sprintf("invalid duration %q (want e.g. 100ms, 5s, 168h)", n.Value)}
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Size is a byte count written as a number or with a unit: 512KiB, 64MiB,
+// 10GiB (also KB/MB/GB as powers of 1000).
+type Size int64
+
+var sizeRe = regexp.MustCompile(`^\s*([0-9]+)\s*([KMGT]i?B|B)?\s*$`)
+
+// UnmarshalYAML parses a size with an optional unit.
+func (s *Size) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseSize(n.Value)
+	if err != nil {
+		return &valueError{line: n.Line, msg: err.Error()}
+	}
+	*s = v
+	return nil
+}
+
+// ParseSize parses "64MiB", "1000000", "10GB".
+func ParseSize(text string) (Size, error) {
+	m := sizeRe.FindStringSubmatch(text)
+	if m == nil {
+		return 0, fmt.Errorf("invalid size %q (want e.g. 1048576, 512KiB, 64MiB, 10GiB)", text)
+	}
+	v, err := strconv.ParseInt(m[1], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("invalid size %q: %w", text, err)
+	}
+	mult := map[string]int64{"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
+		"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}[m[2]]
+	return Size(v * mult), nil
+}
+
+type valueError struct {
+	line int
+	msg  string
+}
+
+func (e *valueError) Error() string { return fmt.Sprintf("line %d: %s", e.line, e.msg) }
+
+// Default returns the embedded default configuration.
+func Default() (*Config, error) {
+	return Parse(DefaultYAML, "<embedded default>")
+}
+
+// Load reads and validates a file.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read config: %w", err)
+	}
+	return Parse(b, path)
+}
+
+// Parse decodes and validates YAML text; name is used in error messages.
+// Defaults are applied for every key the text leaves out.
+func Parse(text []byte, name string) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(text, &root); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	lines := map[string]int{}
+	if len(root.Content) > 0 {
+		collectLines(root.Content[0], "", lines)
+	}
+	c := &Config{lines: lines}
+	dec := yaml.NewDecoder(bytes.NewReader(text))
+	dec.KnownFields(true)
+	// An empty file is an empty config: every default applies.
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%s: %s", name, nameKeys(err.Error(), lines))
+	}
+	c.applyDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return c, nil
+}
+
+// collectLines records the line of every key path, e.g. "inputs.app.listen"
+// or "sinks[0].path".
+func collectLines(n *yaml.Node, path string, lines map[string]int) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := k.Value
+			if path != "" {
+				p = path + "." + k.Value
+			}
+			lines[p] = k.Line
+			collectLines(v, p, lines)
+		}
+	case yaml.SequenceNode:
+		for i, v := range n.Content {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			lines[p] = v.Line
+			collectLines(v, p, lines)
+		}
+	}
+}
+
+var lineRe = regexp.MustCompile(`line (\d+): `)
+
+// nameKeys adds the key path to yaml's "line N: ..." messages, which name
+// only the line.
+func nameKeys(msg string, lines map[string]int) string {
+	byLine := map[int]string{}
+	for k, l := range lines {
+		// Prefer the deepest key on a line: it is the one holding the value.
+		if old, ok := byLine[l]; !ok || len(k) > len(old) {
+			byLine[l] = k
+		}
+	}
+	return lineRe.ReplaceAllStringFunc(msg, func(m string) string {
+		l, _ := strconv.Atoi(lineRe.FindStringSubmatch(m)[1])
+		if k, ok := byLine[l]; ok {
+			return fmt.Sprintf("line %d: key %s: ", l, k)
+		}
+		return m
+	})
+}
+
+// Line returns the line of a key path ("inputs.app.listen"), or 0.
+func (c *Config) Line(path string) int { return c.lines[path] }
+
+func (c *Config) errorf(path, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	if l := c.lines[path]; l > 0 {
+		return fmt.Errorf("line %d: key %s: %s", l, path, msg)
+	}
+	return fmt.Errorf("key %s: %s", path, msg)
+}
+
+func (c *Config) applyDefaults() {
+	if c.Node.DataDir == "" {
+		c.Node.DataDir = "./data"
+	}
+	if c.Node.ShutdownGrace == 0 {
+		c.Node.ShutdownGrace = Duration(5 * time.Second)
+	}
+	if _, ok := c.lines["http.listen"]; !ok && c.HTTP.Listen == "" {
+		c.HTTP.Listen = "127.0.0.1:9470"
+	}
+	if c.Spool.SegmentSize == 0 {
+		c.Spool.SegmentSize = 64 << 20
+	}
+	if c.Spool.Fsync == "" {
+		c.Spool.Fsync = "interval"
+	}
+	if c.Spool.FsyncInterval == 0 {
+		c.Spool.FsyncInterval = Duration(100 * time.Millisecond)
+	}
+	if c.Frames.MaxEvents == 0 {
+		c.Frames.MaxEvents = 8192
+	}
+	if c.Frames.MaxBytes == 0 {
+		c.Frames.MaxBytes = 1 << 20
+	}
+	if c.Frames.MaxLatency == 0 {
+		c.Frames.MaxLatency = Duration(200 * time.Millisecond)
+	}
+	if c.Frames.Compression == "" {
+		c.Frames.Compression = "fastest"
+	}
+	for name, in := range c.Inputs {
+		if in.RingSize == 0 {
+			in.RingSize = 65536
+		}
+		if in.Backpressure == "" {
+			in.Backpressure = PolicyBlock
+		}
+		if in.Type == InputApp {
+			if in.Listen == "" {
+				in.Listen = ":5170"
+			}
+			if in.MaxLineBytes == 0 {
+				in.MaxLineBytes = 1 << 20
+			}
+			if in.MaxConnections == 0 {
+				in.MaxConnections = 1024
+			}
+		}
+		c.Inputs[name] = in
+	}
+	for i := range c.Sinks {
+		if c.Sinks[i].Name == "" {
+			c.Sinks[i].Name = fmt.Sprintf("%s-%d", c.Sinks[i].Type, i)
+		}
+	}
+}
+
+var nameRe = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$`)
+
+// Validate checks values and cross-field rules. Parse calls it.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(err error) { errs = append(errs, err) }
+
+	switch c.Spool.Fsync {
+	case "always", "interval", "never":
+	default:
+		add(c.errorf("spool.fsync", "unknown policy %q (want always, interval or never)", c.Spool.Fsync))
+	}
+	if c.Spool.SegmentSize < 1<<20 {
+		add(c.errorf("spool.segment_size", "must be at least 1MiB, got %d", c.Spool.SegmentSize))
+	}
+	if c.Spool.MaxSize != 0 && c.Spool.MaxSize < 2*c.Spool.SegmentSize {
+		add(c.errorf("spool.max_size", "must be 0 (unlimited) or at least two segments (%d bytes)", 2*c.Spool.SegmentSize))
+	}
+	if c.Frames.MaxEvents < 1 || c.Frames.MaxEvents > 1<<20 {
+		add(c.errorf("frames.max_events", "must be between 1 and 1048576, got %d", c.Frames.MaxEvents))
+	}
+	if c.Frames.MaxBytes < 1<<10 || c.Frames.MaxBytes > 32<<20 {
+		add(c.errorf("frames.max_bytes", "must be between 1KiB and 32MiB, got %d", c.Frames.MaxBytes))
+	}
+	switch c.Frames.Compression {
+	case "fastest", "default", "better", "best", "none":
+	default:
+		add(c.errorf("frames.compression", "unknown level %q (want fastest, default, better, best or none)", c.Frames.Compression))
+	}
+
+	names := make([]string, 0, len(c.Inputs))
+	for name := range c.Inputs {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		in := c.Inputs[name]
+		p := "inputs." + name
+		if !nameRe.MatchString(name) {
+			add(c.errorf(p, "input names are letters, digits, '_', '.', '-' (at most 64)"))
+		}
+		switch in.Type {
+		case InputApp:
+		case "":
+			add(c.errorf(p, "missing type"))
+			continue
+		default:
+			add(c.errorf(p+".type", "unknown input type %q (want app)", in.Type))
+			continue
+		}
+		if in.RingSize < 2 || in.RingSize > 1<<24 {
+			add(c.errorf(p+".ring_size", "must be between 2 and 16777216, got %d", in.RingSize))
+		}
+		switch in.Backpressure {
+		case PolicyBlock, PolicyDropNewest, PolicySpill:
+		default:
+			add(c.errorf(p+".backpressure", "unknown policy %q (want block, drop_newest or spill)", in.Backpressure))
+		}
+		if in.MaxLineBytes < 256 || in.MaxLineBytes > 64<<20 {
+			add(c.errorf(p+".max_line_bytes", "must be between 256 and 64MiB, got %d", in.MaxLineBytes))
+		}
+		if in.MaxConnections < 1 {
+			add(c.errorf(p+".max_connections", "must be at least 1, got %d", in.MaxConnections))
+		}
+		if err := checkHostPort(in.Listen); err != nil {
+			add(c.errorf(p+".listen", "%v", err))
+		}
+	}
+	for i, s := range c.Sinks {
+		p := fmt.Sprintf("sinks[%d]", i)
+		switch s.Type {
+		case SinkFile:
+			if s.Path == "" {
+				add(c.errorf(p, "a file sink needs path (a file, or - for standard output)"))
+			}
+		default:
+			add(c.errorf(p+".type", "unknown sink type %q (want file)", s.Type))
+		}
+		if !nameRe.MatchString(s.Name) {
+			add(c.errorf(p+".name", "sink names are letters, digits, '_', '.', '-' (at most 64)"))
+		}
+		for j := 0; j < i; j++ {
+			if c.Sinks[j].Name == s.Name {
+				add(c.errorf(p+".name", "duplicate sink name %q", s.Name))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func checkHostPort(s string) error {
+	i := strings.LastIndexByte(s, ':')
+	if i < 0 {
+		return fmt.Errorf("%q is not host:port", s)
+	}
+	port, err := strconv.Atoi(s[i+1:])
+	if err != nil || port < 0 || port > 65535 {
+		return fmt.Errorf("%q has no valid port", s)
+	}
+	return nil
+}

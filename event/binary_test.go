@@ -1,0 +1,417 @@
+package event
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"math"
+	"net/netip"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// roundTrip encodes e, decodes the result into a dirty Event and checks
+// that the wire view of both is equal. It returns the encoding.
+func roundTrip(t *testing.T, e *Event) []byte {
+	t.Helper()
+	b := AppendBinary(nil, e)
+	// A dirty target proves that DecodeBinary resets it.
+	got := sampleAudit()
+	got.Process.Args = [][]byte{[]byte("stale")}
+	if err := DecodeBinary(got, b); err != nil {
+		t.Fatalf("DecodeBinary(%x): %v", b, err)
+	}
+	want := wireView(e)
+	if g := wireView(got); !reflect.DeepEqual(g, want) {
+		t.Fatalf("round trip mismatch\n got: %+v\nwant: %+v\nwire: %x", g, want, b)
+	}
+	if got.Seq != 0 || got.Input != nil || got.Observer != nil {
+		t.Fatalf("frame fields not reset: seq=%d input=%q observer=%q", got.Seq, got.Input, got.Observer)
+	}
+	// Appending must not disturb what dst already holds.
+	prefix := []byte("prefix")
+	b2 := AppendBinary(append([]byte(nil), prefix...), e)
+	if !bytes.Equal(b2[:len(prefix)], prefix) || !bytes.Equal(b2[len(prefix):], b) {
+		t.Fatalf("AppendBinary with a prefix wrote %x, want prefix + %x", b2, b)
+	}
+	return b
+}
+
+func TestBinaryRoundTrip_Samples(t *testing.T) {
+	for _, s := range sampleEvents() {
+		t.Run(s.name, func(t *testing.T) {
+			roundTrip(t, s.e)
+		})
+	}
+}
+
+func TestBinaryRoundTrip_EdgeCases(t *testing.T) {
+	f := func(name string, e *Event) {
+		t.Helper()
+		t.Run(name, func(t *testing.T) {
+			t.Helper()
+			roundTrip(t, e)
+		})
+	}
+
+	f("zero", &Event{})
+	f("kind only", &Event{Kind: KindFlow})
+	f("future kind", &Event{Kind: 200, Flags: 1 << 15, RecvTime: 1})
+	f("negative times", &Event{Kind: KindSyslog, RecvTime: math.MinInt64, Time: -1})
+	f("port without addr", &Event{Kind: KindApp, Source: netip.AddrPortFrom(netip.Addr{}, 9)})
+	f("addr without port", &Event{Kind: KindApp, Source: netip.AddrPortFrom(netip.MustParseAddr("::1"), 0)})
+
+	huge := sampleFlow()
+	huge.Flow = Flow{
+		Type: 255, SamplingRate: math.MaxUint64, SequenceNum: math.MaxUint32,
+		ObservationID: math.MaxUint32, TimeStartNs: math.MinInt64, TimeEndNs: math.MaxInt64,
+		Bytes: math.MaxUint64, Packets: math.MaxUint64,
+		SrcAddr: netip.MustParseAddr("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"),
+		DstAddr: netip.MustParseAddr("255.255.255.255"), NextHop: netip.MustParseAddr("::"),
+		SamplerAddress: netip.MustParseAddr("0.0.0.0"),
+		SrcPort:        65535, DstPort: 65535, Proto: 255, TCPFlags: 255, IPTos: 255, Etype: 65535,
+		InIf: math.MaxUint32, OutIf: math.MaxUint32, SrcAS: math.MaxUint32, DstAS: math.MaxUint32,
+		SrcMask: 255, DstMask: 255, VlanID: 65535,
+	}
+	huge.Flags = math.MaxUint16
+	f("huge flow", huge)
+
+	v6 := sampleFlow()
+	v6.Source = netip.MustParseAddrPort("[2001:db8::2]:2055")
+	v6.Flow.SrcAddr = netip.MustParseAddr("2001:db8:1::5")
+	v6.Flow.DstAddr = netip.MustParseAddr("::ffff:198.51.100.7") // stays 16 bytes
+	v6.Flow.Etype = 0x86dd
+	f("ipv6 flow", v6)
+
+	p := sampleProcess()
+	p.Process.ExitCode = math.MinInt32
+	p.Process.DurationNs = math.MinInt64
+	p.Process.StartNs = math.MaxInt64
+	p.Process.UID, p.Process.GID, p.Process.LoginUID = UnsetID, UnsetID, UnsetID
+	f("process extremes", p)
+
+	p = sampleProcess()
+	p.Process.ExitCode = math.MaxInt32
+	f("max exit code", p)
+
+	p = sampleProcess()
+	p.Process.Args = [][]byte{}
+	f("empty args", p)
+
+	p = sampleProcess()
+	p.Process.Args = nil
+	f("nil args", p)
+
+	p = sampleProcess()
+	p.Process.Args = [][]byte{nil, {}, []byte("x"), nil}
+	f("empty and nil arguments keep their place", p)
+
+	a := sampleAudit()
+	a.Audit.DstAddr = netip.AddrPortFrom(netip.Addr{}, 53)
+	a.Audit.UID, a.Audit.AUID, a.Audit.GID = UnsetID, UnsetID, UnsetID
+	f("audit port without addr", a)
+
+	a = sampleAudit()
+	a.Audit.Raw = bytes.Repeat([]byte("type=PATH msg=audit(1.2:3): item=0 name=\"/etc/passwd\"\n"), 2000)
+	f("payload needing a 3-byte length", a)
+
+	a = sampleAudit()
+	a.Audit.Raw = bytes.Repeat([]byte{'x'}, 200)
+	f("payload needing a 2-byte length", a)
+
+	n := sampleNetwork()
+	n.Network.Src = netip.MustParseAddrPort("[::ffff:10.0.0.1]:1")
+	n.Network.Dst = netip.MustParseAddrPort("10.0.0.2:65535")
+	n.Network.DurationNs = -5
+	f("network mapped and negative", n)
+
+	s := sampleSyslog()
+	s.Flags = FlagParseError
+	s.Syslog = Syslog{Raw: []byte("\x00\xff garbage \n")}
+	f("syslog parse error", s)
+
+	ap := sampleApp()
+	ap.App = App{Raw: []byte{}, Message: nil, Level: []byte("x")}
+	f("app empty raw", ap)
+}
+
+// TestBinaryOtherPayloadsIgnored pins that only the kind's payload is
+// encoded: other payloads are the producer's leftovers.
+func TestBinaryOtherPayloadsIgnored(t *testing.T) {
+	e := sampleSyslog()
+	e.Flow = sampleFlow().Flow
+	want := AppendBinary(nil, sampleSyslog())
+	if got := AppendBinary(nil, e); !bytes.Equal(got, want) {
+		t.Fatalf("foreign payload changed the encoding:\n got %x\nwant %x", got, want)
+	}
+}
+
+func TestBinaryArgsBeyondMax(t *testing.T) {
+	for _, kind := range []Kind{KindAudit, KindProcess} {
+		e := &Event{Kind: kind}
+		args := make([][]byte, MaxArgs+3)
+		for i := range args {
+			args[i] = []byte{byte(i)}
+		}
+		if kind == KindAudit {
+			e.Audit.Args = args
+		} else {
+			e.Process.Args = args
+		}
+		var d Event
+		if err := DecodeBinary(&d, AppendBinary(nil, e)); err != nil {
+			t.Fatalf("%s: %v", kind, err)
+		}
+		got := d.Audit.Args
+		if kind == KindProcess {
+			got = d.Process.Args
+		}
+		if len(got) != MaxArgs || d.Flags != FlagTruncated {
+			t.Fatalf("%s: decoded %d args with flags %b, want %d and FlagTruncated", kind, len(got), d.Flags, MaxArgs)
+		}
+		if !bytes.Equal(got[MaxArgs-1], args[MaxArgs-1]) {
+			t.Fatalf("%s: last kept arg %x, want %x", kind, got[MaxArgs-1], args[MaxArgs-1])
+		}
+	}
+}
+
+// TestBinaryGolden pins the wire format: a change here breaks every spool
+// and every consumer, and needs a new Version.
+func TestBinaryGolden(t *testing.T) {
+	f := func(e *Event, wantHex string) {
+		t.Helper()
+		want, err := hex.DecodeString(strings.ReplaceAll(wantHex, " ", ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := AppendBinary(nil, e); !bytes.Equal(got, want) {
+			t.Fatalf("AppendBinary\n got %x\nwant %x", got, want)
+		}
+		roundTrip(t, e)
+	}
+
+	f(&Event{}, "01")
+	f(&Event{
+		Kind:     KindSyslog,
+		Flags:    FlagTruncated,
+		RecvTime: 1,
+		Source:   netip.MustParseAddrPort("10.0.0.1:514"),
+		Syslog:   Syslog{Facility: 4, Severity: 6, Hostname: []byte("h"), Message: []byte("hi")},
+	}, "01"+
+		" 0802"+ // kind = 2
+		" 1002"+ // flags = 2
+		" 19 0100000000000000"+ // recv_time, fixed64
+		" 2a 04 0a000001"+ // source_addr, 4 bytes
+		" 30 8204"+ // source_port = 514
+		" 9201 0b"+ // field 18 (syslog payload), 11 bytes
+		" 0804 1006"+ // facility 4, severity 6
+		" 22 01 68"+ // hostname "h"
+		" 4a 02 6869") // message "hi"
+	f(&Event{
+		Kind:    KindProcess,
+		Process: Process{Action: ProcessExit, ExitCode: -1, DurationNs: 1, Args: [][]byte{{}, []byte("a")}},
+	}, "01 0804"+
+		" a201 0b"+ // field 20 (process payload), 11 bytes
+		" 0802"+ // action exit
+		" 4001"+ // exit_code -1, zigzag 1
+		" 4802"+ // duration 1, zigzag 2
+		" 6a00 6a0161") // args "", "a"
+	f(&Event{
+		Kind:    KindNetwork,
+		Network: Network{Src: netip.MustParseAddrPort("[::ffff:1.2.3.4]:1")},
+	}, "01 0805"+
+		" aa01 14"+ // field 21 (network payload), 20 bytes
+		" 3210 00000000000000000000ffff01020304"+ // src_addr, 16 bytes
+		" 3801") // src_port
+}
+
+func TestBinaryUnknownFieldsSkipped(t *testing.T) {
+	e := sampleNetwork()
+	var payload []byte
+	payload = appendKey(payload, 100, wireVarint)
+	payload = appendVarint(payload, math.MaxUint64)
+	payload = appendNetwork(payload, &e.Network)
+	payload = appendKey(payload, 101, wireFixed64)
+	payload = append(payload, 1, 2, 3, 4, 5, 6, 7, 8)
+	payload = appendKey(payload, 102, wireFixed32)
+	payload = append(payload, 1, 2, 3, 4)
+	payload = appendBytesField(payload, 103, []byte("future"))
+
+	b := []byte{Version}
+	b = appendKey(b, 15, wireBytes) // a future common field
+	b = append(b, 0)
+	b = appendUintField(b, fieldKind, uint64(e.Kind))
+	b = appendFixedField(b, fieldRecvTime, e.RecvTime)
+	b = appendFixedField(b, fieldTime, e.Time)
+	b = appendBytesField(b, fieldPayload+uint32(KindNetwork), payload)
+	b = appendBytesField(b, fieldPayload+40, []byte{0xff, 0xff}) // a future kind's payload
+	b = appendKey(b, maxFieldNum, wireFixed32)
+	b = append(b, 9, 9, 9, 9)
+
+	var got Event
+	if err := DecodeBinary(&got, b); err != nil {
+		t.Fatalf("DecodeBinary: %v", err)
+	}
+	if g, w := wireView(&got), wireView(e); !reflect.DeepEqual(g, w) {
+		t.Fatalf("got %+v\nwant %+v", g, w)
+	}
+}
+
+// TestBinaryFieldOrder checks that the kind may follow its payload and that
+// a repeated field keeps its last value, as in protobuf.
+func TestBinaryFieldOrder(t *testing.T) {
+	e := sampleApp()
+	e.Flags = FlagTruncated
+	b := []byte{Version}
+	b = appendBytesField(b, fieldPayload+uint32(KindApp), appendApp(nil, &e.App))
+	b = appendUintField(b, fieldFlags, 3)
+	b = appendUintField(b, fieldKind, uint64(KindApp))
+	b = appendUintField(b, fieldFlags, uint64(e.Flags))
+	b = appendFixedField(b, fieldRecvTime, e.RecvTime)
+	b = appendAddrField(b, fieldSourceAddr, e.Source.Addr())
+	b = appendUintField(b, fieldSourcePort, uint64(e.Source.Port()))
+	var got Event
+	if err := DecodeBinary(&got, b); err != nil {
+		t.Fatalf("DecodeBinary: %v", err)
+	}
+	if g, w := wireView(&got), wireView(e); !reflect.DeepEqual(g, w) {
+		t.Fatalf("got %+v\nwant %+v", g, w)
+	}
+}
+
+// TestBinaryAliasing pins the zero-copy contract: decoded bytes alias the
+// input, and appending to them cannot overwrite it.
+func TestBinaryAliasing(t *testing.T) {
+	b := AppendBinary(nil, sampleProcess())
+	var e Event
+	if err := DecodeBinary(&e, b); err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(b, []byte("bash"))
+	if i < 0 || &e.Process.Comm[0] != &b[i] {
+		t.Fatalf("Comm does not alias the input")
+	}
+	before := append([]byte(nil), b...)
+	_ = append(e.Process.Comm, "XXXXXXXX"...)
+	_ = append(e.Process.Args[0], "XXXXXXXX"...)
+	if !bytes.Equal(b, before) {
+		t.Fatalf("appending to a decoded field overwrote the input")
+	}
+}
+
+func TestDecodeBinary_Failure(t *testing.T) {
+	f := func(b []byte, wantInErr string) {
+		t.Helper()
+		e := sampleFlow()
+		err := DecodeBinary(e, b)
+		if err == nil {
+			t.Fatalf("DecodeBinary(%x): no error, want %q", b, wantInErr)
+		}
+		if !errors.Is(err, ErrMalformed) {
+			t.Fatalf("DecodeBinary(%x): %v does not wrap ErrMalformed", b, err)
+		}
+		if !strings.Contains(err.Error(), wantInErr) {
+			t.Fatalf("DecodeBinary(%x): %q, want it to contain %q", b, err, wantInErr)
+		}
+	}
+	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	hdr := []byte{Version, 0x08, byte(KindFlow)}
+	flowPayload := func(p ...byte) []byte {
+		return cat(hdr, []byte{0x8a, 0x01, byte(len(p))}, p) // field 17
+	}
+
+	f(nil, "offset 0: empty input")
+	f([]byte{0}, "version 0")
+	f([]byte{2, 0x08, 1}, "unsupported event encoding version")
+	f([]byte{Version, 0x08}, "field 1 (wire type 0) at offset 1: truncated")
+	f([]byte{Version, 0x80}, "at offset 1: truncated")
+	f(cat([]byte{Version, 0x08}, bytes.Repeat([]byte{0xff}, 9), []byte{0x02}), "varint overflows")
+	f(cat([]byte{Version, 0x08}, bytes.Repeat([]byte{0x80}, 10), []byte{0x00}), "varint overflows")
+	f([]byte{Version, 0x00}, "field number out of range")
+	f([]byte{Version, 0x0b}, "unsupported wire type")          // field 1, group start
+	f([]byte{Version, 0x0e}, "unsupported wire type")          // field 1, wire type 6
+	f([]byte{Version, 0x0a, 0x00}, "wrong wire type")          // kind as bytes
+	f([]byte{Version, 0x08, 0x80, 0x02}, "value out of range") // kind 256
+	f([]byte{Version, 0x10, 0x80, 0x80, 0x04}, "value out of range")
+	f([]byte{Version, 0x19, 1, 2, 3}, "truncated")
+	f([]byte{Version, 0x2a, 0x05, 1, 2, 3, 4, 5}, "address is not 0, 4 or 16 bytes")
+	f([]byte{Version, 0x2a, 0x05, 1, 2}, "truncated")
+	f([]byte{Version, 0x2a, 0xff, 0xff, 0xff, 0xff, 0x0f}, "truncated")
+	f([]byte{Version, 0x30, 0x80, 0x80, 0x04}, "value out of range") // port 65536
+	f([]byte{Version, 0x2d, 1, 2, 3}, "truncated")                   // fixed32 unknown... field 5 fixed32
+	f(flowPayload(0x50, 0x80, 0x02), "flow payload field 10 (wire type 0) at offset 6: value out of range")
+	f(flowPayload(0x32, 0x03, 1, 2, 3), "flow payload field 6")
+	f(flowPayload(0x32, 0x05, 1), "truncated")
+	f(cat(hdr, []byte{0x8a, 0x01, 0x05, 0x08}), "truncated")
+	f(cat(hdr, []byte{0x89, 0x01}, make([]byte, 8)), "wrong wire type") // payload as fixed64
+	f(cat([]byte{Version, 0x08, byte(KindSyslog), 0x8a, 0x01, 0x02, 0x08, 0x01}), "flow payload in a syslog event")
+	f(cat([]byte{Version, 0x8a, 0x01, 0x00}), "flow payload in a unknown event")
+	f([]byte{Version, 0x08, byte(KindProcess), 0xa2, 0x01, 0x06, 0x40, 0x80, 0x80, 0x80, 0x80, 0x10}, "value out of range") // exit code > 32 bits
+	f([]byte{Version, 0x08, byte(KindProcess), 0xa2, 0x01, 0x02, 0x50, 0x01}, "wrong wire type")                            // start as varint
+
+	many := cat(hdr[:1], []byte{0x08, byte(KindAudit)})
+	var args []byte
+	for range MaxArgs + 1 {
+		args = append(args, 0x72, 0x00) // field 14, empty
+	}
+	many = appendBytesField(many, fieldPayload+uint32(KindAudit), args)
+	f(many, "more than MaxArgs")
+
+	// Every strict prefix of a valid encoding that cuts a field fails
+	// without panicking; prefixes that end between fields decode.
+	full := AppendBinary(nil, sampleAudit())
+	for n := 1; n < len(full); n++ {
+		var e Event
+		if err := DecodeBinary(&e, full[:n]); err != nil && !errors.Is(err, ErrMalformed) {
+			t.Fatalf("prefix %d: %v does not wrap ErrMalformed", n, err)
+		}
+	}
+}
+
+func TestReset(t *testing.T) {
+	e := sampleAudit()
+	e.Process = sampleProcess().Process
+	e.Flow = sampleFlow().Flow
+	aa, pa := e.Audit.Args, e.Process.Args
+	e.Reset()
+	if e.Audit.Args == nil || len(e.Audit.Args) != 0 || cap(e.Audit.Args) != cap(aa) ||
+		len(e.Process.Args) != 0 || cap(e.Process.Args) != cap(pa) {
+		t.Fatalf("Reset lost the Args capacity: audit %d/%d process %d/%d",
+			len(e.Audit.Args), cap(e.Audit.Args), len(e.Process.Args), cap(e.Process.Args))
+	}
+	if aa[0] != nil || pa[2] != nil {
+		t.Fatalf("Reset kept references to old arguments")
+	}
+	if !reflect.DeepEqual(wireView(e), Event{}) {
+		t.Fatalf("Reset left fields: %+v", *e)
+	}
+}
+
+func TestBinaryAllocs(t *testing.T) {
+	for _, s := range sampleEvents() {
+		buf := make([]byte, 0, 64<<10)
+		b := AppendBinary(nil, s.e)
+		var e Event
+		if err := DecodeBinary(&e, b); err != nil { // warm up Args
+			t.Fatal(err)
+		}
+		if n := testing.AllocsPerRun(100, func() { buf = AppendBinary(buf[:0], s.e) }); n != 0 {
+			t.Errorf("AppendBinary(%s): %v allocs/op, want 0", s.name, n)
+		}
+		if n := testing.AllocsPerRun(100, func() {
+			if err := DecodeBinary(&e, b); err != nil {
+				t.Fatal(err)
+			}
+		}); n != 0 {
+			t.Errorf("DecodeBinary(%s): %v allocs/op, want 0", s.name, n)
+		}
+	}
+	// A payload longer than 127 bytes takes the shifting path.
+	e := sampleAudit()
+	e.Audit.Raw = bytes.Repeat([]byte("x"), 20000)
+	buf := make([]byte, 0, 64<<10)
+	if n := testing.AllocsPerRun(100, func() { buf = AppendBinary(buf[:0], e) }); n != 0 {
+		t.Errorf("AppendBinary(long audit): %v allocs/op, want 0", n)
+	}
+}
