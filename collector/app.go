@@ -168,7 +168,7 @@ func (a *AppInput) serve(hard context.Context, c net.Conn) {
 		cr.src = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}
 	buf := make([]byte, readBufSize)
-	start, end := 0, 0 // unconsumed bytes are buf[start:end]
+	start, end := 0, 0       // unconsumed bytes are buf[start:end]
 	var drainStart time.Time // zero until this connection starts draining
 	for {
 		if a.isDraining() {

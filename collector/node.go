@@ -68,13 +68,6 @@ func New(cfg *config.Config, logger *log.Logger) (*Node, error) {
 		return nil, err
 	}
 	spoolDir := SpoolDir(cfg.Node.DataDir)
-	seqs, err := lastSequences(spoolDir)
-	if err != nil {
-		return nil, fmt.Errorf("cannot read sequence numbers from the spool: %w", err)
-	}
-
-	// Input ledgers exist before the spool opens so retention can count
-	// what it deletes unread.
 	inputNames := make([]string, 0, len(cfg.Inputs))
 	for name, in := range cfg.Inputs {
 		if in.IsEnabled() {
@@ -82,6 +75,13 @@ func New(cfg *config.Config, logger *log.Logger) (*Node, error) {
 		}
 	}
 	sort.Strings(inputNames)
+	seqs, err := lastSequences(spoolDir, inputNames, n.logf)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read sequence numbers from the spool: %w", err)
+	}
+
+	// Input ledgers exist before the spool opens so retention can count
+	// what it deletes unread.
 	leds := map[string]*ledger.Input{}
 	for _, name := range inputNames {
 		leds[name] = n.ledger.Input(name, cfg.Inputs[name].Type)
@@ -331,21 +331,51 @@ func (e *expiryCounter) count(rec []byte) {
 }
 
 // lastSequences returns, per input, the sequence number after the last
-// event in the spool, so numbering continues across restarts.
-func lastSequences(dir string) (map[string]uint64, error) {
+// event in the spool, so numbering continues across restarts. It reads
+// segments newest first and stops one segment after every wanted input has
+// been seen (one more, because a spilled frame may be appended just before a
+// framer's frame with lower numbers).
+func lastSequences(dir string, want []string, logf func(string, ...any)) (map[string]uint64, error) {
 	seqs := map[string]uint64{}
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		return seqs, nil
 	}
-	err := disk.Scan(dir, func(rec []byte, _ disk.Pos) error {
-		h, _, err := frame.PeekHeader(rec)
+	segs, err := disk.ListSegments(dir)
+	if err != nil {
+		return nil, err
+	}
+	extra := false
+	for i := len(segs) - 1; i >= 0; i-- {
+		err := disk.ScanSegment(segs[i], i == len(segs)-1, func(rec []byte, _ disk.Pos) error {
+			h, _, err := frame.PeekHeader(rec)
+			if err != nil {
+				return nil // not a frame: readers report it, irrelevant here
+			}
+			if next := h.FirstSeq + uint64(h.Count); next > seqs[string(h.Input)] {
+				seqs[string(h.Input)] = next
+			}
+			return nil
+		})
+		if errors.Is(err, os.ErrNotExist) {
+			continue // deleted by retention meanwhile
+		}
 		if err != nil {
-			return nil // not a frame: counted by readers, irrelevant here
+			// A damaged old segment must not keep the node from starting;
+			// readers report the damage where it matters.
+			logf("reading sequence numbers: %v", err)
 		}
-		if next := h.FirstSeq + uint64(h.Count); next > seqs[string(h.Input)] {
-			seqs[string(h.Input)] = next
+		all := true
+		for _, name := range want {
+			if _, ok := seqs[name]; !ok {
+				all = false
+			}
 		}
-		return nil
-	})
-	return seqs, err
+		if all {
+			if extra {
+				break
+			}
+			extra = true
+		}
+	}
+	return seqs, nil
 }

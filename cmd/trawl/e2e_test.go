@@ -66,7 +66,13 @@ type node struct {
 
 func startNode(t *testing.T, extra string) *node {
 	t.Helper()
-	n := &node{http: freePort(t), app: freePort(t), data: t.TempDir(), stderr: &bytes.Buffer{}, done: make(chan error, 1)}
+	return startNodeIn(t, t.TempDir(), extra)
+}
+
+// startNodeIn starts trawl with its data directory at data.
+func startNodeIn(t *testing.T, data, extra string) *node {
+	t.Helper()
+	n := &node{http: freePort(t), app: freePort(t), data: data, stderr: &bytes.Buffer{}, done: make(chan error, 1)}
 	cfg := fmt.Sprintf(`node:
   name: e2e-host
   data_dir: %s
@@ -246,7 +252,8 @@ func TestEndToEndMillionLines(t *testing.T) {
 }
 
 // TestEndToEndLedgerAndCLI checks the HTTP API, `trawl ledger`, `spool
-// stat` and `spool cat`, with a line that is not JSON among valid ones.
+// stat` and `spool cat`, with a line that is not JSON among valid ones, and
+// that sequence numbers continue after a restart.
 func TestEndToEndLedgerAndCLI(t *testing.T) {
 	n := startNode(t, "")
 	conn, err := net.Dial("tcp", n.app)
@@ -271,8 +278,18 @@ func TestEndToEndLedgerAndCLI(t *testing.T) {
 	}
 	n.stop(t)
 
+	// A second run on the same data directory continues the numbering.
+	n2 := startNodeIn(t, n.data, "")
+	conn, err = net.Dial("tcp", n2.app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "{\"msg\":\"four\"}\n")
+	conn.Close()
+	n2.stop(t)
+
 	stat, err := exec.Command(trawlBinary(t), "spool", "stat", n.data).CombinedOutput()
-	if err != nil || !strings.Contains(string(stat), "0-2") {
+	if err != nil || !strings.Contains(string(stat), " 0-3 ") {
 		t.Errorf("spool stat: %v\n%s", err, stat)
 	}
 	cat, err := exec.Command(trawlBinary(t), "spool", "cat", n.data).CombinedOutput()
@@ -280,7 +297,43 @@ func TestEndToEndLedgerAndCLI(t *testing.T) {
 		t.Fatalf("spool cat: %v\n%s", err, cat)
 	}
 	lines := strings.Split(strings.TrimSpace(string(cat)), "\n")
-	if len(lines) != 3 || !strings.Contains(lines[1], `_jsonparsefailure`) || !strings.Contains(lines[2], `"message":"three"`) {
+	if len(lines) != 4 || !strings.Contains(lines[1], `_jsonparsefailure`) || !strings.Contains(lines[2], `"message":"three"`) ||
+		!strings.Contains(lines[3], `"seq":3`) {
 		t.Fatalf("spool cat output:\n%s", cat)
+	}
+}
+
+// TestEndToEndFileSink checks the JSON-lines file sink: every event once,
+// and a restart does not write them again (its cursor was committed).
+func TestEndToEndFileSink(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "events.jsonl")
+	sink := fmt.Sprintf("sinks:\n  - {type: file, path: %q}\n", out)
+	n := startNode(t, sink)
+	conn, err := net.Dial("tcp", n.app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := bufio.NewWriter(conn)
+	for i := 0; i < 1000; i++ {
+		fmt.Fprintf(w, "{\"id\":%d}\n", i)
+	}
+	w.Flush()
+	conn.Close()
+	n.stop(t)
+	n2 := startNodeIn(t, n.data, sink)
+	n2.stop(t)
+
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 1000 {
+		t.Fatalf("file sink wrote %d lines, want 1000", len(lines))
+	}
+	for i, l := range lines {
+		if !strings.Contains(l, fmt.Sprintf(`"app":{"id":%d}`, i)) {
+			t.Fatalf("line %d: %s", i, l)
+		}
 	}
 }

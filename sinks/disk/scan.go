@@ -179,3 +179,13 @@ func ReadCursors(dir string) (map[string]Pos, error) {
 	}
 	return curs, errors.Join(errs...)
 }
+
+// ScanSegment calls fn for every valid record of one segment listed by
+// [ListSegments]. With last set (the newest segment, possibly still being
+// written) an invalid record ends it quietly, as in [Scan]; otherwise it is
+// an error wrapping [ErrCorrupt]. It lets a reader look at the newest
+// segments first without reading the whole spool.
+func ScanSegment(seg SegmentInfo, last bool, fn func(rec []byte, end Pos) error) error {
+	var sr segReader
+	return scanSegment(&sr, seg.Path, seg.Base, last, fn)
+}
