@@ -90,7 +90,14 @@ func (a *AppInput) Run(ctx, hard context.Context) error {
 	var wg sync.WaitGroup
 	go func() {
 		<-ctx.Done()
-		a.ln.Close()
+		// Connections the kernel has already established wait in the
+		// listen backlog and may carry data their clients consider sent:
+		// keep accepting for a moment so they are drained too.
+		if tl, ok := a.ln.(*net.TCPListener); ok {
+			tl.SetDeadline(time.Now().Add(drainQuiet))
+		} else {
+			a.ln.Close()
+		}
 		a.mu.Lock()
 		a.draining = true
 		for c := range a.open {
@@ -103,11 +110,8 @@ func (a *AppInput) Run(ctx, hard context.Context) error {
 		c, err := a.ln.Accept()
 		if err != nil {
 			if ctx.Err() != nil {
+				a.ln.Close()
 				break
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
 			}
 			a.logf("input %s: accept: %v", a.opts.Name, err)
 			time.Sleep(10 * time.Millisecond)
@@ -119,11 +123,6 @@ func (a *AppInput) Run(ctx, hard context.Context) error {
 			continue
 		}
 		a.mu.Lock()
-		if a.draining {
-			a.mu.Unlock()
-			c.Close()
-			continue
-		}
 		a.open[c] = struct{}{}
 		a.mu.Unlock()
 		a.conns.Add(1)

@@ -2,6 +2,7 @@ package event
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"math"
@@ -414,4 +415,133 @@ func TestBinaryAllocs(t *testing.T) {
 	if n := testing.AllocsPerRun(100, func() { buf = AppendBinary(buf[:0], e) }); n != 0 {
 		t.Errorf("AppendBinary(long audit): %v allocs/op, want 0", n)
 	}
+}
+
+// wireFields splits a protobuf message with a decoder of its own, so that
+// the field numbers below are checked independently of DecodeBinary.
+// Varint and fixed64 values become uint64, length-delimited ones string.
+func wireFields(t *testing.T, b []byte) map[uint32][]any {
+	t.Helper()
+	m := map[uint32][]any{}
+	for len(b) > 0 {
+		key, n := binary.Uvarint(b)
+		if n <= 0 {
+			t.Fatalf("bad key in %x", b)
+		}
+		b = b[n:]
+		num := uint32(key >> 3)
+		switch key & 7 {
+		case 0:
+			v, n := binary.Uvarint(b)
+			if n <= 0 {
+				t.Fatalf("bad varint in %x", b)
+			}
+			m[num] = append(m[num], v)
+			b = b[n:]
+		case 1:
+			m[num] = append(m[num], binary.LittleEndian.Uint64(b))
+			b = b[8:]
+		case 2:
+			l, n := binary.Uvarint(b)
+			if n <= 0 || uint64(len(b)-n) < l {
+				t.Fatalf("bad length in %x", b)
+			}
+			m[num] = append(m[num], string(b[n:n+int(l)]))
+			b = b[n+int(l):]
+		default:
+			t.Fatalf("wire type %d", key&7)
+		}
+	}
+	return m
+}
+
+// TestBinaryFieldNumbers pins every field number of docs/encoding.md with
+// the sample events, whose numeric fields are all distinct within a kind.
+func TestBinaryFieldNumbers(t *testing.T) {
+	u := func(v uint64) []any { return []any{v} }
+	s := func(v ...string) []any {
+		a := make([]any, len(v))
+		for i := range v {
+			a[i] = v[i]
+		}
+		return a
+	}
+	fx := func(v int64) []any { return []any{uint64(v)} }
+	ip := func(a string) []any {
+		x := netip.MustParseAddr(a)
+		if x.Is4() {
+			b := x.As4()
+			return s(string(b[:]))
+		}
+		b := x.As16()
+		return s(string(b[:]))
+	}
+	f := func(e *Event, common, payload map[uint32][]any) {
+		t.Helper()
+		b := AppendBinary(nil, e)
+		if b[0] != Version {
+			t.Fatalf("version byte %d", b[0])
+		}
+		top := wireFields(t, b[1:])
+		pl := top[fieldPayload+uint32(e.Kind)]
+		delete(top, fieldPayload+uint32(e.Kind))
+		if !reflect.DeepEqual(top, common) {
+			t.Errorf("%s common fields\n got %v\nwant %v", e.Kind, top, common)
+		}
+		if len(pl) != 1 {
+			t.Fatalf("%s payload: %v", e.Kind, pl)
+		}
+		if got := wireFields(t, []byte(pl[0].(string))); !reflect.DeepEqual(got, payload) {
+			t.Errorf("%s payload fields\n got %v\nwant %v", e.Kind, got, payload)
+		}
+	}
+	common := func(e *Event) map[uint32][]any {
+		m := map[uint32][]any{1: u(uint64(e.Kind)), 3: fx(e.RecvTime)}
+		if e.Time != 0 {
+			m[4] = fx(e.Time)
+		}
+		if e.Source.IsValid() {
+			m[5] = ip(e.Source.Addr().String())
+			m[6] = u(uint64(e.Source.Port()))
+		}
+		return m
+	}
+
+	e := sampleFlow()
+	f(e, common(e), map[uint32][]any{
+		1: u(4), 2: fx(timeNs - 30_000_000_000), 3: fx(timeNs - 1_500_000_000), 4: u(1_523_420),
+		5: u(1032), 6: ip("10.1.2.3"), 7: ip("198.51.100.77"), 8: u(51234), 9: u(443), 10: u(6),
+		11: u(0x1b), 12: u(3), 13: u(7), 14: ip("192.0.2.1"), 15: u(987654), 16: u(1000),
+		17: u(256), 18: ip("10.1.0.1"), 19: u(64512), 20: u(15169), 21: u(0x10), 22: u(0x0800),
+		23: u(24), 24: u(20), 25: u(100),
+	})
+	e = sampleSyslog()
+	sl := e.Syslog
+	f(e, common(e), map[uint32][]any{
+		1: u(20), 2: u(5), 3: u(1), 4: s(string(sl.Hostname)), 5: s(string(sl.AppName)),
+		6: s(string(sl.ProcID)), 7: s(string(sl.MsgID)), 8: s(string(sl.StructuredData)), 9: s(string(sl.Message)),
+	})
+	e = sampleSyslog()
+	e.Syslog = Syslog{Raw: []byte("raw")}
+	f(e, common(e), map[uint32][]any{10: s("raw")})
+	e = sampleAudit()
+	f(e, common(e), map[uint32][]any{
+		1: u(123456), 2: u(1300), 3: s("executed"), 4: s("success"), 5: s("execve"), 6: u(31337),
+		7: u(1000), 8: u(1001), 9: u(1000), 10: u(1002), 11: s("/usr/bin/curl"), 12: s("curl"),
+		13: s("/home/alice"), 14: s("curl", "-s", "https://example.com/x?a=1&b=2"), 15: s("/usr/bin/curl"),
+		16: ip("2001:db8::1"), 17: u(443), 18: s("exec-watch"), 19: s(string(e.Audit.Raw)),
+	})
+	e = sampleProcess()
+	f(e, common(e), map[uint32][]any{
+		1: u(2), 2: u(4242), 3: u(1), 4: u(1000), 5: u(100), 6: u(1001), 7: u(0x1234_5678_9abc),
+		8: u(17), 9: u(2 * 12_345_678_901), 10: fx(timeNs - 12_345_678_901), 11: s("bash"),
+		12: s("/usr/bin/bash"), 13: s("bash", "-c", "echo hi; sleep 12"),
+	})
+	e = sampleNetwork()
+	f(e, common(e), map[uint32][]any{
+		1: u(3), 2: u(6), 3: u(4242), 4: u(1000), 5: s("curl"), 6: ip("2001:db8::10"), 7: u(40000),
+		8: ip("2001:db8::1"), 9: u(443), 10: u(500_000_000), 11: u(517), 12: u(12_034),
+	})
+	e = sampleApp()
+	f(e, common(e), map[uint32][]any{1: s(string(e.App.Raw)), 2: s("upstream slow"), 3: s("warn")})
 }

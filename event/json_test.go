@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
+	"math/rand/v2"
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 )
 
 // absent marks a path that must not be in the output.
@@ -356,9 +359,9 @@ func TestJSON_Audit(t *testing.T) {
 		"process.working_directory": `"/home/alice"`,
 		"process.args":              `["curl","-s","https://example.com/x?a=1&b=2"]`,
 		"process.args_count":        `3`,
-		"user.id":                   `"0"`,
+		"user.id":                   `"1001"`,
 		"user.audit.id":             `"1000"`,
-		"group.id":                  `"0"`,
+		"group.id":                  `"1002"`,
 		"file.path":                 `"/usr/bin/curl"`,
 		"destination.ip":            `"2001:db8::1"`,
 		"destination.port":          `443`,
@@ -390,7 +393,7 @@ func TestJSON_Audit(t *testing.T) {
 	})
 
 	e = sampleAudit()
-	e.Audit = Audit{Result: []byte("maybe"), AUID: UnsetID, GID: 5, Args: [][]byte{{}}}
+	e.Audit = Audit{Result: []byte("maybe"), UID: 0, AUID: UnsetID, GID: 5, Args: [][]byte{{}}}
 	testJSON(t, "odd result", e, map[string]string{
 		"event.outcome":      `"unknown"`,
 		"user.id":            `"0"`,
@@ -430,8 +433,8 @@ func TestJSON_Process(t *testing.T) {
 		"process.uptime":     `12`,
 		"process.start":      `"2024-11-25T23:59:46.654321099Z"`,
 		"user.id":            `"1000"`,
-		"user.audit.id":      `"1000"`,
-		"group.id":           `"1000"`,
+		"user.audit.id":      `"1001"`,
+		"group.id":           `"100"`,
 		"ebpf.cgroup_id":     `20015998343868`,
 		"source":             absent,
 	})
@@ -617,6 +620,62 @@ func TestAppendString(t *testing.T) {
 	f("x\u2028y\u2029", `"x\u2028y\u2029"`)             // line separators
 	f("<html>&amp;", `"<html>&amp;"`)                   // no HTML escaping
 	f("\xf4\x90\x80\x80", `"\ufffd\ufffd\ufffd\ufffd"`) // beyond U+10FFFF
+}
+
+// TestAppendString_Positions moves each kind of special byte through a
+// plain text long enough for the 8-byte fast path, at every alignment.
+func TestAppendString_Positions(t *testing.T) {
+	plain := "The quick brown fox jumps over the lazy dog 0123456789"
+	for _, special := range []string{`"`, `\`, "\n", "\x01", "\x1f", "\x7f", "\xff", "é", "\u2028", "𝄞", "\xe2\x82"} {
+		for pos := 0; pos <= 24; pos++ {
+			in := plain[:pos] + special + plain[pos:]
+			out := appendString(nil, []byte(in))
+			var got string
+			if err := json.Unmarshal(out, &got); err != nil {
+				t.Fatalf("appendString(%q) = %s: %v", in, out, err)
+			}
+			if want := string([]rune(in)); got != want {
+				t.Fatalf("appendString(%q) decodes to %q, want %q", in, got, want)
+			}
+			for _, c := range out {
+				if c < 0x20 {
+					t.Fatalf("appendString(%q) = %q holds a raw control character", in, out)
+				}
+			}
+		}
+	}
+}
+
+func TestAppendRFC3339Nano(t *testing.T) {
+	f := func(ns int64, want string) {
+		t.Helper()
+		std := time.Unix(0, ns).UTC().Format(time.RFC3339Nano)
+		if got := string(appendRFC3339Nano(nil, ns)); got != want || got != std {
+			t.Fatalf("appendRFC3339Nano(%d) = %q, want %q (time.Format: %q)", ns, got, want, std)
+		}
+	}
+	f(0, "1970-01-01T00:00:00Z")
+	f(1, "1970-01-01T00:00:00.000000001Z")
+	f(-1, "1969-12-31T23:59:59.999999999Z")
+	f(recvNs, "2024-11-26T00:00:00.123456789Z")
+	f(951782400*1e9+5e8, "2000-02-29T00:00:00.5Z")
+	f(-2203891200*1e9, "1900-03-01T00:00:00Z")
+	f(4107456000*1e9, "2100-02-28T00:00:00Z")
+	f(4107542399*1e9+1e7, "2100-02-28T23:59:59.01Z")
+	f(math.MinInt64, "1677-09-21T00:12:43.145224192Z")
+	f(math.MaxInt64, "2262-04-11T23:47:16.854775807Z")
+
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 100000 {
+		ns := int64(r.Uint64())
+		if r.IntN(2) == 0 {
+			ns = ns / 1e9 * 1e9 // whole seconds
+		}
+		std := time.Unix(0, ns).UTC().Format(time.RFC3339Nano)
+		if got := string(appendRFC3339Nano(nil, ns)); got != std {
+			t.Fatalf("appendRFC3339Nano(%d) = %q, want %q", ns, got, std)
+		}
+	}
 }
 
 func TestModuleDataset(t *testing.T) {

@@ -309,10 +309,13 @@ func TestClose_RaceNoLoss(t *testing.T) {
 		closer := time.AfterFunc(time.Duration(round%5)*time.Millisecond, r.Close)
 		var got [producers]int64
 		var dst [][]byte
+		stall := newStallCheck(t, r)
 		for !r.Drained() {
 			if !r.Wait(10 * time.Millisecond) {
+				stall.idle()
 				continue
 			}
+			stall.progress()
 			dst = r.Peek(dst[:0], 5)
 			for _, rec := range dst {
 				p := binary.LittleEndian.Uint32(rec[:4])
@@ -437,10 +440,10 @@ func TestWait(t *testing.T) {
 			}
 		}()
 		start = time.Now()
-		if !r.Wait(time.Minute) {
+		if !r.Wait(10 * time.Second) {
 			t.Fatalf("Wait = false after a Put")
 		}
-		if el := time.Since(start); el > 10*time.Second {
+		if el := time.Since(start); el > 5*time.Second {
 			t.Fatalf("Wait woke after %v", el)
 		}
 		if got := drain(r); fmt.Sprint(got) != "[w]" {
@@ -463,10 +466,10 @@ func TestWait(t *testing.T) {
 		r.Close()
 	}()
 	start = time.Now()
-	if r.Wait(time.Minute) {
+	if r.Wait(10 * time.Second) {
 		t.Fatalf("Wait woken by Close on empty ring = true")
 	}
-	if el := time.Since(start); el > 10*time.Second {
+	if el := time.Since(start); el > 5*time.Second {
 		t.Fatalf("Close woke Wait after %v", el)
 	}
 }
@@ -487,7 +490,7 @@ func TestWait_ClosedWithClaimInFlight(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 		r.commit(pos, []byte("inflight"))
 	}()
-	if !r.Wait(time.Minute) {
+	if !r.Wait(10 * time.Second) {
 		t.Fatalf("Wait = false while a claimed record was committed")
 	}
 	if got := drain(r); fmt.Sprint(got) != "[inflight]" {
@@ -495,6 +498,28 @@ func TestWait_ClosedWithClaimInFlight(t *testing.T) {
 	}
 	if !r.Drained() {
 		t.Fatalf("Drained() = false")
+	}
+}
+
+// stallCheck fails a consumer loop that makes no progress for 10 s, so that
+// a lost wake-up or a corrupted ring fails the test instead of hanging it.
+type stallCheck struct {
+	t    *testing.T
+	r    *Ring
+	last time.Time
+}
+
+func newStallCheck(t *testing.T, r *Ring) *stallCheck {
+	return &stallCheck{t: t, r: r, last: time.Now()}
+}
+
+func (s *stallCheck) progress() { s.last = time.Now() }
+
+func (s *stallCheck) idle() {
+	s.t.Helper()
+	if time.Since(s.last) > 10*time.Second {
+		s.t.Fatalf("consumer stalled for 10s: Len=%d tail=%d released=%d head=%d closed=%v",
+			s.r.Len(), s.r.tail.Load()&^closedBit, s.r.released.Load(), s.r.head, s.r.Closed())
 	}
 }
 
@@ -576,10 +601,14 @@ func stress(t *testing.T, producers, slots, perProducer int, mode string) {
 	var dst [][]byte
 	var want []byte
 	total := 0
+	stall := newStallCheck(t, r)
+	defer r.Close() // on failure, unblock the producers
 	for !r.Drained() {
 		if !r.Wait(100 * time.Millisecond) {
+			stall.idle()
 			continue
 		}
+		stall.progress()
 		dst = r.Peek(dst[:0], 1+rng.IntN(2*slots))
 		if len(dst) == 0 {
 			t.Fatalf("Wait reported a record but Peek returned none")
