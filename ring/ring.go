@@ -304,9 +304,11 @@ func (r *Ring) ready() bool {
 }
 
 func (r *Ring) waitSlow(d time.Duration) bool {
-	if d <= 0 || r.Drained() {
+	if d <= 0 {
 		return false
 	}
+	// Drained is checked only before parking: it reads the tail, and
+	// pulling the producers' hottest line here on every poll slows them.
 	for range waitSpins {
 		runtime.Gosched()
 		if r.ready() {
