@@ -4,7 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"net/netip"
+	"slices"
 )
 
 // Version is the first byte of every binary-encoded event. A reader refuses
@@ -64,73 +66,6 @@ const (
 )
 
 const maxFieldNum = 1<<29 - 1
-
-// AppendBinary appends the binary encoding of e to dst and returns the
-// extended slice. Seq, Input and Observer are not encoded (the frame header
-// carries them), nor are the payloads of kinds other than e.Kind. Zero
-// fields are omitted, netip zones are dropped, and arguments past MaxArgs
-// are cut (the encoded flags then include FlagTruncated).
-//
-// It does not allocate when dst has room; it does not retain dst or e.
-func AppendBinary(dst []byte, e *Event) []byte {
-	dst = append(dst, Version)
-	dst = appendUintField(dst, fieldKind, uint64(e.Kind))
-	flags := e.Flags
-	if (e.Kind == KindAudit && len(e.Audit.Args) > MaxArgs) ||
-		(e.Kind == KindProcess && len(e.Process.Args) > MaxArgs) {
-		flags |= FlagTruncated
-	}
-	dst = appendUintField(dst, fieldFlags, uint64(flags))
-	dst = appendFixedField(dst, fieldRecvTime, e.RecvTime)
-	dst = appendFixedField(dst, fieldTime, e.Time)
-	dst = appendAddrField(dst, fieldSourceAddr, e.Source.Addr())
-	dst = appendUintField(dst, fieldSourcePort, uint64(e.Source.Port()))
-	if e.Kind == KindUnknown || e.Kind >= kindCount {
-		return dst
-	}
-
-	keyAt := len(dst)
-	dst = appendKey(dst, fieldPayload+uint32(e.Kind), wireBytes)
-	lenAt := len(dst)
-	// One byte is reserved for the length: most payloads are shorter than
-	// 128 bytes, and longer ones are shifted once in closePayload.
-	dst = append(dst, 0)
-	switch e.Kind {
-	case KindFlow:
-		dst = appendFlow(dst, &e.Flow)
-	case KindSyslog:
-		dst = appendSyslog(dst, &e.Syslog)
-	case KindAudit:
-		dst = appendAudit(dst, &e.Audit)
-	case KindProcess:
-		dst = appendProcess(dst, &e.Process)
-	case KindNetwork:
-		dst = appendNetwork(dst, &e.Network)
-	case KindApp:
-		dst = appendApp(dst, &e.App)
-	}
-	return closePayload(dst, keyAt, lenAt)
-}
-
-// closePayload writes the length of the payload that starts after the
-// reserved byte at lenAt, or removes the payload key when nothing was
-// written, so that an all-zero payload costs nothing.
-func closePayload(dst []byte, keyAt, lenAt int) []byte {
-	n := len(dst) - lenAt - 1
-	if n == 0 {
-		return dst[:keyAt]
-	}
-	if n < 0x80 {
-		dst[lenAt] = byte(n)
-		return dst
-	}
-	s := varintLen(uint64(n))
-	// append(x, make(...)...) grows dst without allocating the temporary.
-	dst = append(dst, make([]byte, s-1)...)
-	copy(dst[lenAt+s:], dst[lenAt+1:lenAt+1+n])
-	binary.PutUvarint(dst[lenAt:], uint64(n))
-	return dst
-}
 
 // Payload field numbers. Each kind numbers its own fields from 1; the most
 // common fields have numbers below 16 so that their keys take one byte.
@@ -224,188 +159,439 @@ const (
 	appLevel   = 3
 )
 
-func appendFlow(dst []byte, f *Flow) []byte {
-	dst = appendUintField(dst, flowType, uint64(f.Type))
-	dst = appendFixedField(dst, flowTimeStart, f.TimeStartNs)
-	dst = appendFixedField(dst, flowTimeEnd, f.TimeEndNs)
-	dst = appendUintField(dst, flowBytes, f.Bytes)
-	dst = appendUintField(dst, flowPackets, f.Packets)
-	dst = appendAddrField(dst, flowSrcAddr, f.SrcAddr)
-	dst = appendAddrField(dst, flowDstAddr, f.DstAddr)
-	dst = appendUintField(dst, flowSrcPort, uint64(f.SrcPort))
-	dst = appendUintField(dst, flowDstPort, uint64(f.DstPort))
-	dst = appendUintField(dst, flowProto, uint64(f.Proto))
-	dst = appendUintField(dst, flowTCPFlags, uint64(f.TCPFlags))
-	dst = appendUintField(dst, flowInIf, uint64(f.InIf))
-	dst = appendUintField(dst, flowOutIf, uint64(f.OutIf))
-	dst = appendAddrField(dst, flowSamplerAddr, f.SamplerAddress)
-	dst = appendUintField(dst, flowSequenceNum, uint64(f.SequenceNum))
-	dst = appendUintField(dst, flowSamplingRate, f.SamplingRate)
-	dst = appendUintField(dst, flowObservationID, uint64(f.ObservationID))
-	dst = appendAddrField(dst, flowNextHop, f.NextHop)
-	dst = appendUintField(dst, flowSrcAS, uint64(f.SrcAS))
-	dst = appendUintField(dst, flowDstAS, uint64(f.DstAS))
-	dst = appendUintField(dst, flowIPTos, uint64(f.IPTos))
-	dst = appendUintField(dst, flowEtype, uint64(f.Etype))
-	dst = appendUintField(dst, flowSrcMask, uint64(f.SrcMask))
-	dst = appendUintField(dst, flowDstMask, uint64(f.DstMask))
-	dst = appendUintField(dst, flowVlanID, uint64(f.VlanID))
-	return dst
-}
-
-func appendSyslog(dst []byte, s *Syslog) []byte {
-	dst = appendUintField(dst, syslogFacility, uint64(s.Facility))
-	dst = appendUintField(dst, syslogSeverity, uint64(s.Severity))
-	dst = appendUintField(dst, syslogVersion, uint64(s.Version))
-	dst = appendBytesField(dst, syslogHostname, s.Hostname)
-	dst = appendBytesField(dst, syslogAppName, s.AppName)
-	dst = appendBytesField(dst, syslogProcID, s.ProcID)
-	dst = appendBytesField(dst, syslogMsgID, s.MsgID)
-	dst = appendBytesField(dst, syslogStructuredData, s.StructuredData)
-	dst = appendBytesField(dst, syslogMessage, s.Message)
-	dst = appendBytesField(dst, syslogRaw, s.Raw)
-	return dst
-}
-
-func appendAudit(dst []byte, a *Audit) []byte {
-	dst = appendUintField(dst, auditSequence, a.Sequence)
-	dst = appendUintField(dst, auditRecordType, uint64(a.RecordType))
-	dst = appendBytesField(dst, auditAction, a.Action)
-	dst = appendBytesField(dst, auditResult, a.Result)
-	dst = appendBytesField(dst, auditSyscall, a.Syscall)
-	dst = appendUintField(dst, auditPID, uint64(a.PID))
-	dst = appendUintField(dst, auditPPID, uint64(a.PPID))
-	dst = appendUintField(dst, auditUID, uint64(a.UID))
-	dst = appendUintField(dst, auditAUID, uint64(a.AUID))
-	dst = appendUintField(dst, auditGID, uint64(a.GID))
-	dst = appendBytesField(dst, auditExe, a.Exe)
-	dst = appendBytesField(dst, auditComm, a.Comm)
-	dst = appendBytesField(dst, auditCwd, a.Cwd)
-	dst = appendArgs(dst, auditArgs, a.Args)
-	dst = appendBytesField(dst, auditFilePath, a.FilePath)
-	dst = appendAddrField(dst, auditDstAddr, a.DstAddr.Addr())
-	dst = appendUintField(dst, auditDstPort, uint64(a.DstAddr.Port()))
-	dst = appendBytesField(dst, auditKey, a.Key)
-	dst = appendBytesField(dst, auditRaw, a.Raw)
-	return dst
-}
-
-func appendProcess(dst []byte, p *Process) []byte {
-	dst = appendUintField(dst, processAction, uint64(p.Action))
-	dst = appendUintField(dst, processPID, uint64(p.PID))
-	dst = appendUintField(dst, processPPID, uint64(p.PPID))
-	dst = appendUintField(dst, processUID, uint64(p.UID))
-	dst = appendUintField(dst, processGID, uint64(p.GID))
-	dst = appendUintField(dst, processLoginUID, uint64(p.LoginUID))
-	dst = appendUintField(dst, processCgroupID, p.CgroupID)
-	dst = appendUintField(dst, processExitCode, uint64(zigzag32(p.ExitCode)))
-	dst = appendUintField(dst, processDuration, zigzag64(p.DurationNs))
-	dst = appendFixedField(dst, processStart, p.StartNs)
-	dst = appendBytesField(dst, processComm, p.Comm)
-	dst = appendBytesField(dst, processFilename, p.Filename)
-	dst = appendArgs(dst, processArgs, p.Args)
-	return dst
-}
-
-func appendNetwork(dst []byte, n *Network) []byte {
-	dst = appendUintField(dst, networkAction, uint64(n.Action))
-	dst = appendUintField(dst, networkTransport, uint64(n.Transport))
-	dst = appendUintField(dst, networkPID, uint64(n.PID))
-	dst = appendUintField(dst, networkUID, uint64(n.UID))
-	dst = appendBytesField(dst, networkComm, n.Comm)
-	dst = appendAddrField(dst, networkSrcAddr, n.Src.Addr())
-	dst = appendUintField(dst, networkSrcPort, uint64(n.Src.Port()))
-	dst = appendAddrField(dst, networkDstAddr, n.Dst.Addr())
-	dst = appendUintField(dst, networkDstPort, uint64(n.Dst.Port()))
-	dst = appendUintField(dst, networkDuration, zigzag64(n.DurationNs))
-	dst = appendUintField(dst, networkBytesSent, n.BytesSent)
-	dst = appendUintField(dst, networkBytesRecv, n.BytesRecv)
-	return dst
-}
-
-func appendApp(dst []byte, a *App) []byte {
-	dst = appendBytesField(dst, appRaw, a.Raw)
-	dst = appendBytesField(dst, appMessage, a.Message)
-	dst = appendBytesField(dst, appLevel, a.Level)
-	return dst
-}
-
-func appendVarint(dst []byte, v uint64) []byte {
-	for v >= 0x80 {
-		dst = append(dst, byte(v)|0x80)
-		v >>= 7
+// AppendBinary appends the binary encoding of e to dst and returns the
+// extended slice. Seq, Input and Observer are not encoded (the frame header
+// carries them), nor are the payloads of kinds other than e.Kind. Zero
+// fields are omitted, netip zones are dropped, and arguments past MaxArgs
+// are cut (the encoded flags then include FlagTruncated).
+//
+// It does not allocate when dst has room for an upper bound of the
+// encoding (a few hundred bytes plus the event's byte fields), which a
+// reused dst soon has; it does not retain dst or e.
+func AppendBinary(dst []byte, e *Event) []byte {
+	k := e.Kind
+	flags := e.Flags
+	// bound is an upper bound of the payload's size, so that dst grows at
+	// most once and every write below is a plain indexed store. reserve is
+	// the number of bytes left for the payload's length: the size of the
+	// bound's varint, except for flow, whose bound is loose and whose usual
+	// payload is shorter than 128 bytes, so it reserves one byte and
+	// closePayload shifts the rare longer payload.
+	var bound, reserve int
+	switch k {
+	case KindFlow:
+		bound, reserve = maxFlowPayload, 1
+	case KindSyslog:
+		bound = syslogBound(&e.Syslog)
+	case KindAudit:
+		bound = auditBound(&e.Audit)
+		if len(e.Audit.Args) > MaxArgs {
+			flags |= FlagTruncated
+		}
+	case KindProcess:
+		bound = processBound(&e.Process)
+		if len(e.Process.Args) > MaxArgs {
+			flags |= FlagTruncated
+		}
+	case KindNetwork:
+		bound = maxNetworkScalars + bytesBound(e.Network.Comm)
+	case KindApp:
+		bound = bytesBound(e.App.Raw) + bytesBound(e.App.Message) + bytesBound(e.App.Level)
 	}
-	return append(dst, byte(v))
+	if reserve == 0 {
+		reserve = varintLen(uint64(bound))
+	}
+	start := len(dst)
+	need := maxCommonLen + 2 + binary.MaxVarintLen64 + bound + varintSpare
+	b := slices.Grow(dst, need)[:start+need]
+
+	b[start] = Version
+	i := start + 1
+	i = putUint(b, i, fieldKind<<3|wireVarint, uint64(k))
+	i = putUint(b, i, fieldFlags<<3|wireVarint, uint64(flags))
+	i = putFixed(b, i, fieldRecvTime<<3|wireFixed64, e.RecvTime)
+	i = putFixed(b, i, fieldTime<<3|wireFixed64, e.Time)
+	i = putAddr(b, i, fieldSourceAddr<<3|wireBytes, e.Source.Addr())
+	i = putUint(b, i, fieldSourcePort<<3|wireVarint, uint64(e.Source.Port()))
+	if k == KindUnknown || k >= kindCount {
+		return b[:i]
+	}
+
+	keyAt := i
+	// Payload fields are numbered 17 to 22: their keys take two bytes.
+	lenAt := putKey2(b, i, (fieldPayload+uint32(k))<<3|wireBytes)
+	i = lenAt + reserve
+	switch k {
+	case KindFlow:
+		i = putFlow(b, i, &e.Flow)
+	case KindSyslog:
+		i = putSyslog(b, i, &e.Syslog)
+	case KindAudit:
+		i = putAudit(b, i, &e.Audit)
+	case KindProcess:
+		i = putProcess(b, i, &e.Process)
+	case KindNetwork:
+		i = putNetwork(b, i, &e.Network)
+	case KindApp:
+		i = putApp(b, i, &e.App)
+	}
+	return closePayload(b, keyAt, lenAt, reserve, i)
 }
 
-func varintLen(v uint64) int {
-	n := 1
-	for v >= 0x80 {
-		v >>= 7
-		n++
+// closePayload writes the length of the payload b[lenAt+reserved:end]
+// into the reserved bytes at lenAt, moving the payload when its minimal
+// varint length needs a different number of bytes (the encoding is
+// canonical), or removes the payload key when nothing was written, so that
+// an all-zero payload costs nothing. b must have room for the payload to
+// move by up to binary.MaxVarintLen64 bytes.
+func closePayload(b []byte, keyAt, lenAt, reserved, end int) []byte {
+	n := end - lenAt - reserved
+	if n == 0 {
+		return b[:keyAt]
+	}
+	if n < 0x80 && reserved == 1 {
+		b[lenAt] = byte(n)
+		return b[:end]
+	}
+	if s := varintLen(uint64(n)); s != reserved {
+		copy(b[lenAt+s:], b[lenAt+reserved:end])
+		end += s - reserved
+	}
+	// Not putVarint: its spare bytes would overwrite the payload.
+	putVarintLong(b, lenAt, uint64(n))
+	return b[:end]
+}
+
+// Upper bounds of encoded sizes, for AppendBinary's single reservation.
+const (
+	// maxFieldLen bounds any scalar or address field: a key of at most two
+	// bytes (field numbers below 2048) and at most 17 bytes of value (an
+	// IPv6 address with its length byte; a varint takes at most 10).
+	maxFieldLen = 2 + 1 + 16
+	// maxCommonLen bounds the version byte and the common fields:
+	// kind (key + 2-byte varint), flags (key + 3), two fixed64 times,
+	// source address (key + length + 16) and port (key + 3).
+	maxCommonLen = 1 + 3 + 4 + 2*9 + 18 + 4
+	// maxFlowPayload bounds a flow payload: 25 fields.
+	maxFlowPayload = 25 * maxFieldLen
+	// maxNetworkScalars bounds a network payload without Comm: 11 fields.
+	maxNetworkScalars = 11 * maxFieldLen
+	// maxAuditScalars and maxProcessScalars bound those payloads without
+	// their byte fields and arguments.
+	maxAuditScalars   = 10 * maxFieldLen
+	maxProcessScalars = 10 * maxFieldLen
+	// maxSyslogScalars bounds facility, severity and version: one-byte
+	// keys and uint8 values of at most two varint bytes.
+	maxSyslogScalars = 3 * (1 + 2)
+	// varintSpare is the room putVarints may write past a field.
+	varintSpare = 8
+)
+
+// bytesBound bounds a length-delimited field holding v: a key of at most
+// two bytes, v's length and v. An empty v is counted though it is omitted.
+func bytesBound(v []byte) int { return 2 + varintLen(uint64(len(v))) + len(v) }
+
+func syslogBound(s *Syslog) int {
+	return maxSyslogScalars + bytesBound(s.Hostname) + bytesBound(s.AppName) +
+		bytesBound(s.ProcID) + bytesBound(s.MsgID) + bytesBound(s.StructuredData) +
+		bytesBound(s.Message) + bytesBound(s.Raw)
+}
+
+func auditBound(a *Audit) int {
+	return maxAuditScalars + bytesBound(a.Action) + bytesBound(a.Result) +
+		bytesBound(a.Syscall) + bytesBound(a.Exe) + bytesBound(a.Comm) + bytesBound(a.Cwd) +
+		bytesBound(a.FilePath) + bytesBound(a.Key) + bytesBound(a.Raw) + argsBound(a.Args)
+}
+
+func processBound(p *Process) int {
+	return maxProcessScalars + bytesBound(p.Comm) + bytesBound(p.Filename) + argsBound(p.Args)
+}
+
+func argsBound(args [][]byte) int {
+	n := 0
+	for _, a := range args[:min(len(args), MaxArgs)] {
+		n += bytesBound(a)
 	}
 	return n
 }
 
-func appendKey(dst []byte, num uint32, wire uint8) []byte {
-	return appendVarint(dst, uint64(num)<<3|uint64(wire))
+// The put* functions write a field at b[i:] and return the offset after
+// it; the scalar ones omit a zero value. b must have room (AppendBinary
+// reserved an upper bound), so they store by index instead of appending,
+// which lets the small ones inline.
+
+// flowKeys are the varint keys (see varintKey) of a flow's varint fields,
+// in field order; putFlow writes them in runs between the other fields.
+var flowKeys = [...]uint32{
+	varintKey(flowType),
+	varintKey(flowBytes), varintKey(flowPackets),
+	varintKey(flowSrcPort), varintKey(flowDstPort), varintKey(flowProto), varintKey(flowTCPFlags),
+	varintKey(flowInIf), varintKey(flowOutIf),
+	varintKey(flowSequenceNum), varintKey(flowSamplingRate), varintKey(flowObservationID),
+	varintKey(flowSrcAS), varintKey(flowDstAS), varintKey(flowIPTos), varintKey(flowEtype),
+	varintKey(flowSrcMask), varintKey(flowDstMask), varintKey(flowVlanID),
 }
 
-func appendUintField(dst []byte, num uint32, v uint64) []byte {
-	if v == 0 {
-		return dst
+func putFlow(b []byte, i int, f *Flow) int {
+	v := [len(flowKeys)]uint64{
+		uint64(f.Type),
+		f.Bytes, f.Packets,
+		uint64(f.SrcPort), uint64(f.DstPort), uint64(f.Proto), uint64(f.TCPFlags),
+		uint64(f.InIf), uint64(f.OutIf),
+		uint64(f.SequenceNum), f.SamplingRate, uint64(f.ObservationID),
+		uint64(f.SrcAS), uint64(f.DstAS), uint64(f.IPTos), uint64(f.Etype),
+		uint64(f.SrcMask), uint64(f.DstMask), uint64(f.VlanID),
 	}
-	dst = appendKey(dst, num, wireVarint)
-	return appendVarint(dst, v)
+	k := flowKeys[:]
+	i = putVarints(b, i, k[0:1], v[0:1])
+	i = putFixed(b, i, flowTimeStart<<3|wireFixed64, f.TimeStartNs)
+	i = putFixed(b, i, flowTimeEnd<<3|wireFixed64, f.TimeEndNs)
+	i = putVarints(b, i, k[1:3], v[1:3])
+	i = putAddr(b, i, flowSrcAddr<<3|wireBytes, f.SrcAddr)
+	i = putAddr(b, i, flowDstAddr<<3|wireBytes, f.DstAddr)
+	i = putVarints(b, i, k[3:9], v[3:9])
+	i = putAddr(b, i, flowSamplerAddr<<3|wireBytes, f.SamplerAddress)
+	i = putVarints(b, i, k[9:12], v[9:12])
+	i = putAddr2(b, i, flowNextHop<<3|wireBytes, f.NextHop)
+	return putVarints(b, i, k[12:], v[12:])
 }
 
-func appendFixedField(dst []byte, num uint32, v int64) []byte {
-	if v == 0 {
-		return dst
+// varintKey packs the key of varint field num for putVarints: the key's
+// varint bytes, little-endian, in the low 16 bits and their number above.
+func varintKey(num uint32) uint32 {
+	k := num<<3 | wireVarint
+	if k < 0x80 {
+		return k | 1<<16
 	}
-	dst = appendKey(dst, num, wireFixed64)
-	return binary.LittleEndian.AppendUint64(dst, uint64(v))
+	return k&0x7f | 0x80 | k>>7<<8 | 2<<16
 }
 
-func appendBytesField(dst []byte, num uint32, v []byte) []byte {
+// putVarints writes the varint fields keys[j] = vals[j] in order, omitting
+// zeros. A key and a value below 2^28 take at most 6 bytes, written by one
+// 8-byte store and then counted, without a branch on the value's size,
+// which varies from record to record in real traffic and would be
+// mispredicted. b must have 8 bytes of room at every field.
+func putVarints(b []byte, i int, keys []uint32, vals []uint64) int {
+	keys = keys[:len(vals)]
+	for j, v := range vals {
+		k := keys[j]
+		if v >= 1<<28 {
+			i = putVarint(putKeyBytes(b, i, k), i+int(k>>16), v)
+			continue
+		}
+		kn := int(k >> 16)
+		vn := (bits.Len32(uint32(v)|1)*9 + 64) / 64
+		x := uint32(v)&0x7f | uint32(v<<1)&0x7f00 | uint32(v<<2)&0x7f0000 | uint32(v<<3)&0x7f000000
+		x |= 0x80808080 & (1<<(8*(vn-1)) - 1) // continuation bits on all but the last byte
+		binary.LittleEndian.PutUint64(b[i:], uint64(k&0xffff)|uint64(x)<<(8*kn))
+		n := kn + vn
+		if v == 0 {
+			n = 0
+		}
+		i += n
+	}
+	return i
+}
+
+// putKeyBytes writes the key packed in k (see varintKey) and returns b.
+func putKeyBytes(b []byte, i int, k uint32) []byte {
+	b[i] = byte(k)
+	if k>>16 == 2 {
+		b[i+1] = byte(k >> 8)
+	}
+	return b
+}
+
+func putSyslog(b []byte, i int, s *Syslog) int {
+	i = putUint(b, i, syslogFacility<<3|wireVarint, uint64(s.Facility))
+	i = putUint(b, i, syslogSeverity<<3|wireVarint, uint64(s.Severity))
+	i = putUint(b, i, syslogVersion<<3|wireVarint, uint64(s.Version))
+	i = putBytes(b, i, syslogHostname<<3|wireBytes, s.Hostname)
+	i = putBytes(b, i, syslogAppName<<3|wireBytes, s.AppName)
+	i = putBytes(b, i, syslogProcID<<3|wireBytes, s.ProcID)
+	i = putBytes(b, i, syslogMsgID<<3|wireBytes, s.MsgID)
+	i = putBytes(b, i, syslogStructuredData<<3|wireBytes, s.StructuredData)
+	i = putBytes(b, i, syslogMessage<<3|wireBytes, s.Message)
+	i = putBytes(b, i, syslogRaw<<3|wireBytes, s.Raw)
+	return i
+}
+
+func putAudit(b []byte, i int, a *Audit) int {
+	i = putUint(b, i, auditSequence<<3|wireVarint, a.Sequence)
+	i = putUint(b, i, auditRecordType<<3|wireVarint, uint64(a.RecordType))
+	i = putBytes(b, i, auditAction<<3|wireBytes, a.Action)
+	i = putBytes(b, i, auditResult<<3|wireBytes, a.Result)
+	i = putBytes(b, i, auditSyscall<<3|wireBytes, a.Syscall)
+	i = putUint(b, i, auditPID<<3|wireVarint, uint64(a.PID))
+	i = putUint(b, i, auditPPID<<3|wireVarint, uint64(a.PPID))
+	i = putUint(b, i, auditUID<<3|wireVarint, uint64(a.UID))
+	i = putUint(b, i, auditAUID<<3|wireVarint, uint64(a.AUID))
+	i = putUint(b, i, auditGID<<3|wireVarint, uint64(a.GID))
+	i = putBytes(b, i, auditExe<<3|wireBytes, a.Exe)
+	i = putBytes(b, i, auditComm<<3|wireBytes, a.Comm)
+	i = putBytes(b, i, auditCwd<<3|wireBytes, a.Cwd)
+	i = putArgs(b, i, auditArgs<<3|wireBytes, a.Args)
+	i = putBytes(b, i, auditFilePath<<3|wireBytes, a.FilePath)
+	i = putAddr2(b, i, auditDstAddr<<3|wireBytes, a.DstAddr.Addr())
+	i = putUint2(b, i, auditDstPort<<3|wireVarint, uint64(a.DstAddr.Port()))
+	i = putBytes2(b, i, auditKey<<3|wireBytes, a.Key)
+	i = putBytes2(b, i, auditRaw<<3|wireBytes, a.Raw)
+	return i
+}
+
+func putProcess(b []byte, i int, p *Process) int {
+	i = putUint(b, i, processAction<<3|wireVarint, uint64(p.Action))
+	i = putUint(b, i, processPID<<3|wireVarint, uint64(p.PID))
+	i = putUint(b, i, processPPID<<3|wireVarint, uint64(p.PPID))
+	i = putUint(b, i, processUID<<3|wireVarint, uint64(p.UID))
+	i = putUint(b, i, processGID<<3|wireVarint, uint64(p.GID))
+	i = putUint(b, i, processLoginUID<<3|wireVarint, uint64(p.LoginUID))
+	i = putUint(b, i, processCgroupID<<3|wireVarint, p.CgroupID)
+	i = putUint(b, i, processExitCode<<3|wireVarint, uint64(zigzag32(p.ExitCode)))
+	i = putUint(b, i, processDuration<<3|wireVarint, zigzag64(p.DurationNs))
+	i = putFixed(b, i, processStart<<3|wireFixed64, p.StartNs)
+	i = putBytes(b, i, processComm<<3|wireBytes, p.Comm)
+	i = putBytes(b, i, processFilename<<3|wireBytes, p.Filename)
+	i = putArgs(b, i, processArgs<<3|wireBytes, p.Args)
+	return i
+}
+
+func putNetwork(b []byte, i int, n *Network) int {
+	i = putUint(b, i, networkAction<<3|wireVarint, uint64(n.Action))
+	i = putUint(b, i, networkTransport<<3|wireVarint, uint64(n.Transport))
+	i = putUint(b, i, networkPID<<3|wireVarint, uint64(n.PID))
+	i = putUint(b, i, networkUID<<3|wireVarint, uint64(n.UID))
+	i = putBytes(b, i, networkComm<<3|wireBytes, n.Comm)
+	i = putAddr(b, i, networkSrcAddr<<3|wireBytes, n.Src.Addr())
+	i = putUint(b, i, networkSrcPort<<3|wireVarint, uint64(n.Src.Port()))
+	i = putAddr(b, i, networkDstAddr<<3|wireBytes, n.Dst.Addr())
+	i = putUint(b, i, networkDstPort<<3|wireVarint, uint64(n.Dst.Port()))
+	i = putUint(b, i, networkDuration<<3|wireVarint, zigzag64(n.DurationNs))
+	i = putUint(b, i, networkBytesSent<<3|wireVarint, n.BytesSent)
+	i = putUint(b, i, networkBytesRecv<<3|wireVarint, n.BytesRecv)
+	return i
+}
+
+func putApp(b []byte, i int, a *App) int {
+	i = putBytes(b, i, appRaw<<3|wireBytes, a.Raw)
+	i = putBytes(b, i, appMessage<<3|wireBytes, a.Message)
+	i = putBytes(b, i, appLevel<<3|wireBytes, a.Level)
+	return i
+}
+
+// varintLen returns the size of v as a varint, without a loop.
+func varintLen(v uint64) int { return (bits.Len64(v|1)*9 + 64) / 64 }
+
+func putVarint(b []byte, i int, v uint64) int {
+	for v >= 0x80 {
+		b[i] = byte(v) | 0x80
+		v >>= 7
+		i++
+	}
+	b[i] = byte(v)
+	return i + 1
+}
+
+func putVarintLong(b []byte, i int, v uint64) int {
+	for v >= 0x80 {
+		b[i] = byte(v) | 0x80
+		v >>= 7
+		i++
+	}
+	b[i] = byte(v)
+	return i + 1
+}
+
+// Fields numbered below 16 have one-byte keys: their put functions take
+// the key as a byte (num<<3 | wire type). The put*2 variants take the key
+// of a field numbered 16 to 2047, which is two bytes.
+
+func putKey2(b []byte, i int, key uint32) int {
+	b[i] = byte(key) | 0x80
+	b[i+1] = byte(key >> 7)
+	return i + 2
+}
+
+func putUint(b []byte, i int, key byte, v uint64) int {
+	if v == 0 {
+		return i
+	}
+	b[i] = key
+	return putVarint(b, i+1, v)
+}
+
+func putUint2(b []byte, i int, key uint32, v uint64) int {
+	if v == 0 {
+		return i
+	}
+	return putVarint(b, putKey2(b, i, key), v)
+}
+
+func putFixed(b []byte, i int, key byte, v int64) int {
+	if v == 0 {
+		return i
+	}
+	b[i] = key
+	binary.LittleEndian.PutUint64(b[i+1:], uint64(v))
+	return i + 9
+}
+
+func putBytes(b []byte, i int, key byte, v []byte) int {
 	if len(v) == 0 {
-		return dst
+		return i
 	}
-	dst = appendKey(dst, num, wireBytes)
-	dst = appendVarint(dst, uint64(len(v)))
-	return append(dst, v...)
+	b[i] = key
+	i = putVarint(b, i+1, uint64(len(v)))
+	return i + copy(b[i:], v)
 }
 
-// appendArgs writes every argument, empty ones too, so that their number
-// and positions survive; at most MaxArgs are written.
-func appendArgs(dst []byte, num uint32, args [][]byte) []byte {
-	if len(args) > MaxArgs {
-		args = args[:MaxArgs]
+func putBytes2(b []byte, i int, key uint32, v []byte) int {
+	if len(v) == 0 {
+		return i
 	}
-	for _, a := range args {
-		dst = appendKey(dst, num, wireBytes)
-		dst = appendVarint(dst, uint64(len(a)))
-		dst = append(dst, a...)
-	}
-	return dst
+	i = putVarint(b, putKey2(b, i, key), uint64(len(v)))
+	return i + copy(b[i:], v)
 }
 
-// appendAddrField writes an IPv4 address as 4 bytes and any IPv6 address,
+// putArgs writes every argument, empty ones too, so that their number and
+// positions survive; at most MaxArgs are written.
+func putArgs(b []byte, i int, key byte, args [][]byte) int {
+	for _, a := range args[:min(len(args), MaxArgs)] {
+		b[i] = key
+		i = putVarint(b, i+1, uint64(len(a)))
+		i += copy(b[i:], a)
+	}
+	return i
+}
+
+func putAddr(b []byte, i int, key byte, a netip.Addr) int {
+	if !a.IsValid() {
+		return i
+	}
+	b[i] = key
+	return putAddrValue(b, i+1, a)
+}
+
+func putAddr2(b []byte, i int, key uint32, a netip.Addr) int {
+	if !a.IsValid() {
+		return i
+	}
+	return putAddrValue(b, putKey2(b, i, key), a)
+}
+
+// putAddrValue writes an IPv4 address as 4 bytes and any IPv6 address,
 // IPv4-mapped ones included, as 16, so the address family round-trips.
-func appendAddrField(dst []byte, num uint32, a netip.Addr) []byte {
-	switch {
-	case a.Is4():
-		b := a.As4()
-		dst = appendKey(dst, num, wireBytes)
-		dst = append(dst, 4)
-		return append(dst, b[:]...)
-	case a.Is6():
-		b := a.As16()
-		dst = appendKey(dst, num, wireBytes)
-		dst = append(dst, 16)
-		return append(dst, b[:]...)
+func putAddrValue(b []byte, i int, a netip.Addr) int {
+	if a.Is4() {
+		v := a.As4()
+		b[i] = 4
+		copy(b[i+1:i+5], v[:])
+		return i + 5
 	}
-	return dst
+	v := a.As16()
+	b[i] = 16
+	copy(b[i+1:i+17], v[:])
+	return i + 17
 }
 
 func zigzag64(v int64) uint64 { return uint64(v<<1) ^ uint64(v>>63) }

@@ -255,4 +255,3 @@ func appendAddrField(dst []byte, num uint32, a netip.Addr) []byte {
 	}
 	return dst
 }
-

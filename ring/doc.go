@@ -29,8 +29,9 @@
 // producers' own cache line and refreshed only when it makes the ring look
 // full. The consumer thus writes one shared line per batch rather than one
 // per record, and producers do not miss on the consumer's line per record.
-// On the 2-core VM this was built on, that took the benchmark from about
-// 5 to about 18 million records/s.
+// On the 2-core VM this was built on, the 2-producer benchmark went from
+// 5-10 to 8-19 million records/s (the spread is scheduling, see
+// BenchmarkRing).
 //
 // A producer that has claimed a position but not yet committed it leaves
 // the marker unequal to pos+1, so Peek stops there even if later positions
