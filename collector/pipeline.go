@@ -57,6 +57,7 @@ type spoolAppender interface {
 // durable.
 type pipeline struct {
 	name     string
+	nameB    []byte // name, kept as bytes for frame headers
 	kind     event.Kind
 	observer []byte
 	policy   Policy
@@ -105,6 +106,7 @@ type pipelineConfig struct {
 func newPipeline(pc pipelineConfig, sp spoolAppender, led *ledger.Input, spoolDelivered *metrics.Counter, logf func(string, ...any)) (*pipeline, error) {
 	p := &pipeline{
 		name:       pc.name,
+		nameB:      []byte(pc.name),
 		kind:       pc.kind,
 		observer:   []byte(pc.observer),
 		policy:     pc.policy,
@@ -223,7 +225,7 @@ func (p *pipeline) header(firstSeq uint64) frame.Header {
 		Kind:     p.kind,
 		FirstSeq: firstSeq,
 		Created:  time.Now().UnixNano(),
-		Input:    []byte(p.name),
+		Input:    p.nameB,
 		Observer: p.observer,
 	}
 }

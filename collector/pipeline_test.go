@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -136,5 +137,69 @@ func TestPipelineDropNewestCounts(t *testing.T) {
 	dropped := led.Dropped(ledger.ReasonRingFull).Get()
 	if uint64(len(evs))+dropped != 20000 || led.Delivered.Get() != uint64(len(evs)) {
 		t.Fatalf("spool %d + dropped %d != 20000 (delivered %d)", len(evs), dropped, led.Delivered.Get())
+	}
+}
+
+// flakySpool refuses the first fails appends, as a full disk would, then
+// accepts; it stands in for the spool, whose own ENOSPC handling is tested
+// in sinks/disk with a real full tmpfs.
+type flakySpool struct {
+	mu    sync.Mutex
+	fails int
+	recs  [][]byte
+}
+
+func (f *flakySpool) Append(rec []byte) (disk.Pos, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fails > 0 {
+		f.fails--
+		return 0, fmt.Errorf("write segment: %w", syscall.ENOSPC)
+	}
+	f.recs = append(f.recs, append([]byte(nil), rec...))
+	return disk.Pos(len(f.recs)), nil
+}
+
+func (f *flakySpool) WaitDurable(context.Context, disk.Pos) error { return nil }
+
+func TestPipelineRetriesFullDisk(t *testing.T) {
+	sp := &flakySpool{fails: 4}
+	set := metrics.NewSet()
+	led := ledger.New(set).Input("app", "app")
+	p, err := newPipeline(pipelineConfig{name: "app", kind: event.KindApp, policy: Block, ringSlots: 16,
+		limits: frame.BatchLimits{MaxEvents: 10, MaxBytes: 1 << 20, MaxLatency: time.Millisecond}}, sp, led, set.NewCounter("spool"), t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	pr := p.producer()
+	var ev event.Event
+	for i := 0; i < 100; i++ {
+		ev.Reset()
+		ev.Kind = event.KindApp
+		ev.App.Raw = []byte(`{}`)
+		if err := pr.Emit(context.Background(), &ev, 2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.closeAndWait()
+	n := 0
+	for _, rec := range sp.recs {
+		h, _, _, err := frame.Parse(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += int(h.Count)
+	}
+	if n != 100 || led.Delivered.Get() != 100 {
+		t.Fatalf("spool got %d events, delivered %d; want 100", n, led.Delivered.Get())
+	}
+	if got := led.Errors("spool_retry").Get(); got != 4 {
+		t.Fatalf("spool_retry = %d, want 4", got)
+	}
+	if got := led.Dropped(ledger.ReasonSpoolError).Get(); got != 0 {
+		t.Fatalf("dropped spool_error = %d", got)
 	}
 }
