@@ -283,8 +283,8 @@ const (
 	// maxSyslogScalars bounds facility, severity and version: one-byte
 	// keys and uint8 values of at most two varint bytes.
 	maxSyslogScalars = 3 * (1 + 2)
-	// varintSpare is the room putVarints may write past a field.
-	varintSpare = 8
+	// varintSpare is the room putVarint may write past a varint.
+	varintSpare = 3
 )
 
 // bytesBound bounds a length-delimited field holding v: a key of at most
@@ -320,86 +320,33 @@ func argsBound(args [][]byte) int {
 // reserved an upper bound), so they store by index instead of appending,
 // which lets the small ones inline.
 
-// flowKeys are the varint keys (see varintKey) of a flow's varint fields,
-// in field order; putFlow writes them in runs between the other fields.
-var flowKeys = [...]uint32{
-	varintKey(flowType),
-	varintKey(flowBytes), varintKey(flowPackets),
-	varintKey(flowSrcPort), varintKey(flowDstPort), varintKey(flowProto), varintKey(flowTCPFlags),
-	varintKey(flowInIf), varintKey(flowOutIf),
-	varintKey(flowSequenceNum), varintKey(flowSamplingRate), varintKey(flowObservationID),
-	varintKey(flowSrcAS), varintKey(flowDstAS), varintKey(flowIPTos), varintKey(flowEtype),
-	varintKey(flowSrcMask), varintKey(flowDstMask), varintKey(flowVlanID),
-}
-
 func putFlow(b []byte, i int, f *Flow) int {
-	v := [len(flowKeys)]uint64{
-		uint64(f.Type),
-		f.Bytes, f.Packets,
-		uint64(f.SrcPort), uint64(f.DstPort), uint64(f.Proto), uint64(f.TCPFlags),
-		uint64(f.InIf), uint64(f.OutIf),
-		uint64(f.SequenceNum), f.SamplingRate, uint64(f.ObservationID),
-		uint64(f.SrcAS), uint64(f.DstAS), uint64(f.IPTos), uint64(f.Etype),
-		uint64(f.SrcMask), uint64(f.DstMask), uint64(f.VlanID),
-	}
-	k := flowKeys[:]
-	i = putVarints(b, i, k[0:1], v[0:1])
+	i = putUint(b, i, flowType<<3|wireVarint, uint64(f.Type))
 	i = putFixed(b, i, flowTimeStart<<3|wireFixed64, f.TimeStartNs)
 	i = putFixed(b, i, flowTimeEnd<<3|wireFixed64, f.TimeEndNs)
-	i = putVarints(b, i, k[1:3], v[1:3])
+	i = putUint(b, i, flowBytes<<3|wireVarint, f.Bytes)
+	i = putUint(b, i, flowPackets<<3|wireVarint, f.Packets)
 	i = putAddr(b, i, flowSrcAddr<<3|wireBytes, f.SrcAddr)
 	i = putAddr(b, i, flowDstAddr<<3|wireBytes, f.DstAddr)
-	i = putVarints(b, i, k[3:9], v[3:9])
+	i = putUint(b, i, flowSrcPort<<3|wireVarint, uint64(f.SrcPort))
+	i = putUint(b, i, flowDstPort<<3|wireVarint, uint64(f.DstPort))
+	i = putUint(b, i, flowProto<<3|wireVarint, uint64(f.Proto))
+	i = putUint(b, i, flowTCPFlags<<3|wireVarint, uint64(f.TCPFlags))
+	i = putUint(b, i, flowInIf<<3|wireVarint, uint64(f.InIf))
+	i = putUint(b, i, flowOutIf<<3|wireVarint, uint64(f.OutIf))
 	i = putAddr(b, i, flowSamplerAddr<<3|wireBytes, f.SamplerAddress)
-	i = putVarints(b, i, k[9:12], v[9:12])
+	i = putUint(b, i, flowSequenceNum<<3|wireVarint, uint64(f.SequenceNum))
+	i = putUint2(b, i, flowSamplingRate<<3|wireVarint, f.SamplingRate)
+	i = putUint2(b, i, flowObservationID<<3|wireVarint, uint64(f.ObservationID))
 	i = putAddr2(b, i, flowNextHop<<3|wireBytes, f.NextHop)
-	return putVarints(b, i, k[12:], v[12:])
-}
-
-// varintKey packs the key of varint field num for putVarints: the key's
-// varint bytes, little-endian, in the low 16 bits and their number above.
-func varintKey(num uint32) uint32 {
-	k := num<<3 | wireVarint
-	if k < 0x80 {
-		return k | 1<<16
-	}
-	return k&0x7f | 0x80 | k>>7<<8 | 2<<16
-}
-
-// putVarints writes the varint fields keys[j] = vals[j] in order, omitting
-// zeros. A key and a value below 2^28 take at most 6 bytes, written by one
-// 8-byte store and then counted, without a branch on the value's size,
-// which varies from record to record in real traffic and would be
-// mispredicted. b must have 8 bytes of room at every field.
-func putVarints(b []byte, i int, keys []uint32, vals []uint64) int {
-	keys = keys[:len(vals)]
-	for j, v := range vals {
-		k := keys[j]
-		if v >= 1<<28 {
-			i = putVarint(putKeyBytes(b, i, k), i+int(k>>16), v)
-			continue
-		}
-		kn := int(k >> 16)
-		vn := (bits.Len32(uint32(v)|1)*9 + 64) / 64
-		x := uint32(v)&0x7f | uint32(v<<1)&0x7f00 | uint32(v<<2)&0x7f0000 | uint32(v<<3)&0x7f000000
-		x |= 0x80808080 & (1<<(8*(vn-1)) - 1) // continuation bits on all but the last byte
-		binary.LittleEndian.PutUint64(b[i:], uint64(k&0xffff)|uint64(x)<<(8*kn))
-		n := kn + vn
-		if v == 0 {
-			n = 0
-		}
-		i += n
-	}
+	i = putUint2(b, i, flowSrcAS<<3|wireVarint, uint64(f.SrcAS))
+	i = putUint2(b, i, flowDstAS<<3|wireVarint, uint64(f.DstAS))
+	i = putUint2(b, i, flowIPTos<<3|wireVarint, uint64(f.IPTos))
+	i = putUint2(b, i, flowEtype<<3|wireVarint, uint64(f.Etype))
+	i = putUint2(b, i, flowSrcMask<<3|wireVarint, uint64(f.SrcMask))
+	i = putUint2(b, i, flowDstMask<<3|wireVarint, uint64(f.DstMask))
+	i = putUint2(b, i, flowVlanID<<3|wireVarint, uint64(f.VlanID))
 	return i
-}
-
-// putKeyBytes writes the key packed in k (see varintKey) and returns b.
-func putKeyBytes(b []byte, i int, k uint32) []byte {
-	b[i] = byte(k)
-	if k>>16 == 2 {
-		b[i+1] = byte(k >> 8)
-	}
-	return b
 }
 
 func putSyslog(b []byte, i int, s *Syslog) int {
@@ -564,6 +511,9 @@ func putArgs(b []byte, i int, key byte, args [][]byte) int {
 	return i
 }
 
+// putAddr writes an address field with one-byte key key: an IPv4 address
+// as 4 bytes and any IPv6 address, IPv4-mapped ones included, as 16, so
+// the address family round-trips. The zero Addr is omitted.
 func putAddr(b []byte, i int, key byte, a netip.Addr) int {
 	if !a.IsValid() {
 		return i
@@ -572,6 +522,7 @@ func putAddr(b []byte, i int, key byte, a netip.Addr) int {
 	return putAddrValue(b, i+1, a)
 }
 
+// putAddr2 is putAddr for a field numbered 16 to 2047.
 func putAddr2(b []byte, i int, key uint32, a netip.Addr) int {
 	if !a.IsValid() {
 		return i
@@ -579,8 +530,11 @@ func putAddr2(b []byte, i int, key uint32, a netip.Addr) int {
 	return putAddrValue(b, putKey2(b, i, key), a)
 }
 
-// putAddrValue writes an IPv4 address as 4 bytes and any IPv6 address,
-// IPv4-mapped ones included, as 16, so the address family round-trips.
+// putAddrValue writes the length and bytes of a valid address. It reads
+// the bytes with As4 and As16 into arrays and copies them in pieces of the
+// size they were stored in: a wider load of bytes just stored in pieces
+// stalls the CPU (failed store-to-load forwarding), which made addresses
+// half the cost of a flow record.
 func putAddrValue(b []byte, i int, a netip.Addr) int {
 	if a.Is4() {
 		v := a.As4()
@@ -590,7 +544,9 @@ func putAddrValue(b []byte, i int, a netip.Addr) int {
 	}
 	v := a.As16()
 	b[i] = 16
-	copy(b[i+1:i+17], v[:])
+	le := binary.LittleEndian
+	le.PutUint64(b[i+1:], le.Uint64(v[:8]))
+	le.PutUint64(b[i+9:], le.Uint64(v[8:]))
 	return i + 17
 }
 

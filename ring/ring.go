@@ -72,7 +72,10 @@ type Ring struct {
 	wake  chan struct{} // consumer wake token, capacity 1
 	space chan struct{} // producer wake tokens, capacity len(slots)
 	done  chan struct{} // closed by Close
-	_     [cacheLine]byte
+	// closed mirrors closedBit on this read-mostly line, so that the
+	// consumer's Drained checks do not pull the producers' tail line.
+	closed atomic.Bool
+	_      [cacheLine]byte
 
 	// tail is the next position to claim, with closedBit once closed.
 	// Every producer CASes it.
@@ -349,7 +352,11 @@ func (r *Ring) waitSlow(d time.Duration) bool {
 // read with Peek and Release. Close is idempotent and safe to call from any
 // goroutine.
 func (r *Ring) Close() {
-	if r.tail.Or(closedBit)&closedBit != 0 {
+	first := r.tail.Or(closedBit)&closedBit == 0
+	// Also by a racing second caller, so that Closed holds once any Close
+	// has returned.
+	r.closed.Store(true)
+	if !first {
 		return
 	}
 	close(r.done)
@@ -362,16 +369,18 @@ func (r *Ring) Close() {
 
 // Closed reports whether Close has been called.
 func (r *Ring) Closed() bool {
-	return r.tail.Load()&closedBit != 0
+	return r.closed.Load()
 }
 
 // Drained reports whether the ring is closed and every record that was
 // stored (every Put or TryPut that returned nil) has been released. It is
 // the consumer's exit condition. Safe to call from any goroutine.
 func (r *Ring) Drained() bool {
-	head := r.released.Load()
-	tail := r.tail.Load()
-	return tail&closedBit != 0 && tail&^closedBit == head
+	if !r.closed.Load() {
+		return false
+	}
+	// closed is set after closedBit, so tail is final here.
+	return r.tail.Load()&^closedBit == r.released.Load()
 }
 
 // Len returns the number of used slots: claimed or committed and not yet
