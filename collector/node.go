@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -153,6 +154,20 @@ func New(cfg *config.Config, logger *log.Logger) (*Node, error) {
 		}
 	}
 
+	// A sink removed from the configuration leaves its cursor behind, and
+	// retention would count everything it never reads as lost: forget it.
+	if curs, err := disk.ReadCursors(spoolDir); err == nil {
+		for name := range curs {
+			if !strings.HasPrefix(name, "sink-") || hasSink(cfg, strings.TrimPrefix(name, "sink-")) {
+				continue
+			}
+			if err := n.spool.DeleteCursor(name); err != nil {
+				n.logf("cannot forget the cursor of removed sink %q: %v", name, err)
+			} else {
+				n.logf("forgot the cursor of sink %q, which is no longer configured", strings.TrimPrefix(name, "sink-"))
+			}
+		}
+	}
 	for _, sc := range cfg.Sinks {
 		s, err := file.New(file.Options{
 			Name:  sc.Name,
@@ -174,6 +189,15 @@ func New(cfg *config.Config, logger *log.Logger) (*Node, error) {
 	}
 	ok = true
 	return n, nil
+}
+
+func hasSink(cfg *config.Config, name string) bool {
+	for _, sc := range cfg.Sinks {
+		if sc.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 func kindOf(inputType string) event.Kind {

@@ -322,6 +322,15 @@ func TestEndToEndFileSink(t *testing.T) {
 	n.stop(t)
 	n2 := startNodeIn(t, n.data, sink)
 	n2.stop(t)
+	// Without the sink in the configuration its cursor is forgotten.
+	n3 := startNodeIn(t, n.data, "")
+	n3.stop(t)
+	if _, err := os.Stat(filepath.Join(n.data, "spool", "cursors", "sink-file-0.cur")); err == nil {
+		t.Error("the cursor of a removed sink is still there")
+	}
+	if !strings.Contains(n3.stderr.String(), `forgot the cursor of sink "file-0"`) {
+		t.Errorf("no log line about the removed sink:\n%s", n3.stderr.String())
+	}
 
 	b, err := os.ReadFile(out)
 	if err != nil {
