@@ -73,7 +73,7 @@ type Frames struct {
 	MaxEvents   int      `yaml:"max_events"`
 	MaxBytes    Size     `yaml:"max_bytes"`
 	MaxLatency  Duration `yaml:"max_latency"`
-	Compression string   `yaml:"compression"` // fastest | default | better | best | none
+	Compression string   `yaml:"compression"` // zstd fastest | default | better | best, s2 | s2-better, none
 }
 
 // Backpressure policies: what an input does when its ring is full.
@@ -358,9 +358,9 @@ func (c *Config) Validate() error {
 		add(c.errorf("frames.max_bytes", "must be between 1KiB and 32MiB, got %d", c.Frames.MaxBytes))
 	}
 	switch c.Frames.Compression {
-	case "fastest", "default", "better", "best", "none":
+	case "fastest", "default", "better", "best", "none", "s2", "s2-better":
 	default:
-		add(c.errorf("frames.compression", "unknown level %q (want fastest, default, better, best or none)", c.Frames.Compression))
+		add(c.errorf("frames.compression", "unknown level %q (want fastest, default, better, best, none, s2 or s2-better)", c.Frames.Compression))
 	}
 
 	names := make([]string, 0, len(c.Inputs))

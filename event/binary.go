@@ -202,7 +202,7 @@ func AppendBinary(dst []byte, e *Event) []byte {
 		reserve = varintLen(uint64(bound))
 	}
 	start := len(dst)
-	need := maxCommonLen + 2 + binary.MaxVarintLen64 + bound + varintSpare
+	need := maxCommonLen + 2 + binary.MaxVarintLen64 + bound
 	b := slices.Grow(dst, need)[:start+need]
 
 	b[start] = Version
@@ -211,7 +211,11 @@ func AppendBinary(dst []byte, e *Event) []byte {
 	i = putUint(b, i, fieldFlags<<3|wireVarint, uint64(flags))
 	i = putFixed(b, i, fieldRecvTime<<3|wireFixed64, e.RecvTime)
 	i = putFixed(b, i, fieldTime<<3|wireFixed64, e.Time)
-	i = putAddr(b, i, fieldSourceAddr<<3|wireBytes, e.Source.Addr())
+	if a := e.Source.Addr(); a.Is4() {
+		i = putAddr4(b, i, fieldSourceAddr<<3|wireBytes, a.As4())
+	} else {
+		i = putAddr(b, i, fieldSourceAddr<<3|wireBytes, a)
+	}
 	i = putUint(b, i, fieldSourcePort<<3|wireVarint, uint64(e.Source.Port()))
 	if k == KindUnknown || k >= kindCount {
 		return b[:i]
@@ -257,8 +261,7 @@ func closePayload(b []byte, keyAt, lenAt, reserved, end int) []byte {
 		copy(b[lenAt+s:], b[lenAt+reserved:end])
 		end += s - reserved
 	}
-	// Not putVarint: its spare bytes would overwrite the payload.
-	putVarintLong(b, lenAt, uint64(n))
+	putVarint(b, lenAt, uint64(n))
 	return b[:end]
 }
 
@@ -283,8 +286,6 @@ const (
 	// maxSyslogScalars bounds facility, severity and version: one-byte
 	// keys and uint8 values of at most two varint bytes.
 	maxSyslogScalars = 3 * (1 + 2)
-	// varintSpare is the room putVarint may write past a varint.
-	varintSpare = 3
 )
 
 // bytesBound bounds a length-delimited field holding v: a key of at most
@@ -316,9 +317,20 @@ func argsBound(args [][]byte) int {
 }
 
 // The put* functions write a field at b[i:] and return the offset after
-// it; the scalar ones omit a zero value. b must have room (AppendBinary
-// reserved an upper bound), so they store by index instead of appending,
-// which lets the small ones inline.
+// it; zero scalars, empty byte fields and the zero Addr are omitted. b must
+// have room (AppendBinary reserved an upper bound), so they store by index
+// instead of appending: no capacity check and slice update per field, and
+// the small ones inline. Fields numbered below 16 have one-byte keys, which
+// the put functions take as a constant byte (num<<3 | wire type); the
+// put*2 variants take the key of a field numbered 16 to 2047, which is two
+// bytes.
+//
+// IPv4 addresses on the hot paths are written as
+//
+//	if a := addr; a.Is4() { putAddr4(..., a.As4()) } else { putAddr(...) }
+//
+// which the compiler inlines, where putAddr is a call; a call for each of
+// a flow's five addresses cost as much as all its other fields.
 
 func putFlow(b []byte, i int, f *Flow) int {
 	i = putUint(b, i, flowType<<3|wireVarint, uint64(f.Type))
@@ -326,19 +338,35 @@ func putFlow(b []byte, i int, f *Flow) int {
 	i = putFixed(b, i, flowTimeEnd<<3|wireFixed64, f.TimeEndNs)
 	i = putUint(b, i, flowBytes<<3|wireVarint, f.Bytes)
 	i = putUint(b, i, flowPackets<<3|wireVarint, f.Packets)
-	i = putAddr(b, i, flowSrcAddr<<3|wireBytes, f.SrcAddr)
-	i = putAddr(b, i, flowDstAddr<<3|wireBytes, f.DstAddr)
+	if a := f.SrcAddr; a.Is4() {
+		i = putAddr4(b, i, flowSrcAddr<<3|wireBytes, a.As4())
+	} else {
+		i = putAddr(b, i, flowSrcAddr<<3|wireBytes, a)
+	}
+	if a := f.DstAddr; a.Is4() {
+		i = putAddr4(b, i, flowDstAddr<<3|wireBytes, a.As4())
+	} else {
+		i = putAddr(b, i, flowDstAddr<<3|wireBytes, a)
+	}
 	i = putUint(b, i, flowSrcPort<<3|wireVarint, uint64(f.SrcPort))
 	i = putUint(b, i, flowDstPort<<3|wireVarint, uint64(f.DstPort))
 	i = putUint(b, i, flowProto<<3|wireVarint, uint64(f.Proto))
 	i = putUint(b, i, flowTCPFlags<<3|wireVarint, uint64(f.TCPFlags))
 	i = putUint(b, i, flowInIf<<3|wireVarint, uint64(f.InIf))
 	i = putUint(b, i, flowOutIf<<3|wireVarint, uint64(f.OutIf))
-	i = putAddr(b, i, flowSamplerAddr<<3|wireBytes, f.SamplerAddress)
+	if a := f.SamplerAddress; a.Is4() {
+		i = putAddr4(b, i, flowSamplerAddr<<3|wireBytes, a.As4())
+	} else {
+		i = putAddr(b, i, flowSamplerAddr<<3|wireBytes, a)
+	}
 	i = putUint(b, i, flowSequenceNum<<3|wireVarint, uint64(f.SequenceNum))
 	i = putUint2(b, i, flowSamplingRate<<3|wireVarint, f.SamplingRate)
 	i = putUint2(b, i, flowObservationID<<3|wireVarint, uint64(f.ObservationID))
-	i = putAddr2(b, i, flowNextHop<<3|wireBytes, f.NextHop)
+	if a := f.NextHop; a.Is4() {
+		i = putAddr4k2(b, i, flowNextHop<<3|wireBytes, a.As4())
+	} else {
+		i = putAddr2(b, i, flowNextHop<<3|wireBytes, a)
+	}
 	i = putUint2(b, i, flowSrcAS<<3|wireVarint, uint64(f.SrcAS))
 	i = putUint2(b, i, flowDstAS<<3|wireVarint, uint64(f.DstAS))
 	i = putUint2(b, i, flowIPTos<<3|wireVarint, uint64(f.IPTos))
@@ -409,9 +437,17 @@ func putNetwork(b []byte, i int, n *Network) int {
 	i = putUint(b, i, networkPID<<3|wireVarint, uint64(n.PID))
 	i = putUint(b, i, networkUID<<3|wireVarint, uint64(n.UID))
 	i = putBytes(b, i, networkComm<<3|wireBytes, n.Comm)
-	i = putAddr(b, i, networkSrcAddr<<3|wireBytes, n.Src.Addr())
+	if a := n.Src.Addr(); a.Is4() {
+		i = putAddr4(b, i, networkSrcAddr<<3|wireBytes, a.As4())
+	} else {
+		i = putAddr(b, i, networkSrcAddr<<3|wireBytes, a)
+	}
 	i = putUint(b, i, networkSrcPort<<3|wireVarint, uint64(n.Src.Port()))
-	i = putAddr(b, i, networkDstAddr<<3|wireBytes, n.Dst.Addr())
+	if a := n.Dst.Addr(); a.Is4() {
+		i = putAddr4(b, i, networkDstAddr<<3|wireBytes, a.As4())
+	} else {
+		i = putAddr(b, i, networkDstAddr<<3|wireBytes, a)
+	}
 	i = putUint(b, i, networkDstPort<<3|wireVarint, uint64(n.Dst.Port()))
 	i = putUint(b, i, networkDuration<<3|wireVarint, zigzag64(n.DurationNs))
 	i = putUint(b, i, networkBytesSent<<3|wireVarint, n.BytesSent)
@@ -438,20 +474,6 @@ func putVarint(b []byte, i int, v uint64) int {
 	b[i] = byte(v)
 	return i + 1
 }
-
-func putVarintLong(b []byte, i int, v uint64) int {
-	for v >= 0x80 {
-		b[i] = byte(v) | 0x80
-		v >>= 7
-		i++
-	}
-	b[i] = byte(v)
-	return i + 1
-}
-
-// Fields numbered below 16 have one-byte keys: their put functions take
-// the key as a byte (num<<3 | wire type). The put*2 variants take the key
-// of a field numbered 16 to 2047, which is two bytes.
 
 func putKey2(b []byte, i int, key uint32) int {
 	b[i] = byte(key) | 0x80
@@ -511,6 +533,22 @@ func putArgs(b []byte, i int, key byte, args [][]byte) int {
 	return i
 }
 
+// putAddr4 writes an IPv4 address field with one-byte key key.
+func putAddr4(b []byte, i int, key byte, v [4]byte) int {
+	b[i] = key
+	b[i+1] = 4
+	copy(b[i+2:i+6], v[:])
+	return i + 6
+}
+
+// putAddr4k2 is putAddr4 for a field numbered 16 to 2047.
+func putAddr4k2(b []byte, i int, key uint32, v [4]byte) int {
+	i = putKey2(b, i, key)
+	b[i] = 4
+	copy(b[i+1:i+5], v[:])
+	return i + 5
+}
+
 // putAddr writes an address field with one-byte key key: an IPv4 address
 // as 4 bytes and any IPv6 address, IPv4-mapped ones included, as 16, so
 // the address family round-trips. The zero Addr is omitted.
@@ -530,11 +568,11 @@ func putAddr2(b []byte, i int, key uint32, a netip.Addr) int {
 	return putAddrValue(b, putKey2(b, i, key), a)
 }
 
-// putAddrValue writes the length and bytes of a valid address. It reads
-// the bytes with As4 and As16 into arrays and copies them in pieces of the
-// size they were stored in: a wider load of bytes just stored in pieces
-// stalls the CPU (failed store-to-load forwarding), which made addresses
-// half the cost of a flow record.
+// putAddrValue writes the length and bytes of a valid address. It copies
+// As16's array in the two 8-byte halves As16 stores it in: one 16-byte load
+// of bytes just stored as two pieces stalls the CPU (store-to-load
+// forwarding fails), which profiling showed to be most of an address's
+// cost.
 func putAddrValue(b []byte, i int, a netip.Addr) int {
 	if a.Is4() {
 		v := a.As4()

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -408,12 +409,21 @@ func TestBinaryAllocs(t *testing.T) {
 			t.Errorf("DecodeBinary(%s): %v allocs/op, want 0", s.name, n)
 		}
 	}
-	// A payload longer than 127 bytes takes the shifting path.
+	// A payload with a 3-byte length, and a flow payload longer than 127
+	// bytes, which closePayload moves.
 	e := sampleAudit()
 	e.Audit.Raw = bytes.Repeat([]byte("x"), 20000)
+	v6 := sampleFlow()
+	v6.Flow.SrcAddr = netip.MustParseAddr("2001:db8::1")
+	v6.Flow.DstAddr = netip.MustParseAddr("2001:db8::2")
 	buf := make([]byte, 0, 64<<10)
-	if n := testing.AllocsPerRun(100, func() { buf = AppendBinary(buf[:0], e) }); n != 0 {
-		t.Errorf("AppendBinary(long audit): %v allocs/op, want 0", n)
+	for _, e := range []*Event{e, v6} {
+		if n := testing.AllocsPerRun(100, func() { buf = AppendBinary(buf[:0], e) }); n != 0 {
+			t.Errorf("AppendBinary(%s with a %d-byte encoding): %v allocs/op, want 0", e.Kind, len(buf), n)
+		}
+	}
+	if pl := wireFields(t, AppendBinary(nil, v6)[1:])[fieldPayload+uint32(KindFlow)]; len(pl[0].(string)) < 0x80 {
+		t.Fatalf("the IPv6 flow payload has %d bytes, no longer more than 127", len(pl[0].(string)))
 	}
 }
 
@@ -544,4 +554,154 @@ func TestBinaryFieldNumbers(t *testing.T) {
 	})
 	e = sampleApp()
 	f(e, common(e), map[uint32][]any{1: s(string(e.App.Raw)), 2: s("upstream slow"), 3: s("warn")})
+}
+
+// randomEvent returns an event of kind k whose fields are random, with
+// integers of every varint size, every kind of address and byte fields
+// whose lengths sit around the varint size boundaries, so that payload
+// lengths cross 128 and 16384.
+func randomEvent(rng *rand.Rand, k Kind) *Event {
+	u := func() uint64 {
+		switch rng.IntN(6) {
+		case 0:
+			return 0
+		case 1:
+			return uint64(rng.IntN(0x80))
+		case 2:
+			return math.MaxUint64 >> rng.IntN(64)
+		case 3:
+			return 1 << rng.IntN(64)
+		default:
+			return rng.Uint64() >> rng.IntN(64)
+		}
+	}
+	addr := func() netip.Addr {
+		var b [16]byte
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		switch rng.IntN(4) {
+		case 0:
+			return netip.Addr{}
+		case 1:
+			return netip.AddrFrom16(b)
+		case 2:
+			return netip.AddrFrom16(netip.AddrFrom4([4]byte(b[:4])).As16()) // IPv4-mapped
+		}
+		return netip.AddrFrom4([4]byte(b[:4]))
+	}
+	ap := func() netip.AddrPort { return netip.AddrPortFrom(addr(), uint16(u())) }
+	text := func() []byte {
+		var n int
+		switch rng.IntN(5) {
+		case 0:
+			n = 0
+		case 1:
+			n = 120 + rng.IntN(16)
+		case 2:
+			n = 16370 + rng.IntN(20)
+		default:
+			n = rng.IntN(40)
+		}
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte('a' + i%26)
+		}
+		return b
+	}
+	args := func() [][]byte {
+		a := make([][]byte, rng.IntN(4))
+		for i := range a {
+			a[i] = text()
+		}
+		return a
+	}
+	e := &Event{Kind: k, Flags: Flags(u()), Seq: u(), RecvTime: int64(u()), Time: int64(u()), Source: ap()}
+	switch k {
+	case KindFlow:
+		e.Flow = Flow{
+			Type: FlowType(u()), SamplingRate: u(), SequenceNum: uint32(u()), ObservationID: uint32(u()),
+			TimeStartNs: int64(u()), TimeEndNs: int64(u()), Bytes: u(), Packets: u(),
+			SrcAddr: addr(), DstAddr: addr(), NextHop: addr(), SamplerAddress: addr(),
+			SrcPort: uint16(u()), DstPort: uint16(u()), Proto: uint8(u()), TCPFlags: uint8(u()),
+			IPTos: uint8(u()), Etype: uint16(u()), InIf: uint32(u()), OutIf: uint32(u()),
+			SrcAS: uint32(u()), DstAS: uint32(u()), SrcMask: uint8(u()), DstMask: uint8(u()), VlanID: uint16(u()),
+		}
+	case KindSyslog:
+		e.Syslog = Syslog{
+			Facility: uint8(u()), Severity: uint8(u()), Version: uint8(u()), Hostname: text(), AppName: text(),
+			ProcID: text(), MsgID: text(), StructuredData: text(), Message: text(), Raw: text(),
+		}
+	case KindAudit:
+		e.Audit = Audit{
+			Sequence: u(), RecordType: uint16(u()), Action: text(), Result: text(), Syscall: text(),
+			PID: uint32(u()), PPID: uint32(u()), UID: uint32(u()), AUID: uint32(u()), GID: uint32(u()),
+			Exe: text(), Comm: text(), Cwd: text(), Args: args(), FilePath: text(), DstAddr: ap(),
+			Key: text(), Raw: text(),
+		}
+	case KindProcess:
+		e.Process = Process{
+			Action: ProcessAction(u()), PID: uint32(u()), PPID: uint32(u()), UID: uint32(u()), GID: uint32(u()),
+			LoginUID: uint32(u()), CgroupID: u(), ExitCode: int32(u()), DurationNs: int64(u()), StartNs: int64(u()),
+			Comm: text(), Filename: text(), Args: args(),
+		}
+	case KindNetwork:
+		e.Network = Network{
+			Action: NetworkAction(u()), Transport: uint8(u()), PID: uint32(u()), UID: uint32(u()), Comm: text(),
+			Src: ap(), Dst: ap(), DurationNs: int64(u()), BytesSent: u(), BytesRecv: u(),
+		}
+	case KindApp:
+		e.App = App{Raw: text(), Message: text(), Level: text()}
+	}
+	return e
+}
+
+// TestBinaryMatchesReference checks AppendBinary, which writes by index
+// into one reservation, byte for byte against the plain appending encoder
+// of binary_ref_test.go, on the samples and on random events of every kind
+// (and of no and unknown kinds), appended to empty and to non-empty dst of
+// various capacities.
+func TestBinaryMatchesReference(t *testing.T) {
+	f := func(e *Event) {
+		t.Helper()
+		want := refAppendBinary(nil, e)
+		if got := AppendBinary(nil, e); !bytes.Equal(got, want) {
+			t.Fatalf("AppendBinary(%+v)\n got %x\nwant %x", wireView(e), got, want)
+		}
+		for _, c := range []int{3, len(want) + 3, 64 << 10} {
+			dst := append(make([]byte, 0, c), "abc"...)
+			got := AppendBinary(dst, e)
+			if string(got[:3]) != "abc" || !bytes.Equal(got[3:], want) {
+				t.Fatalf("AppendBinary after 3 bytes, capacity %d: got %x, want abc + %x", c, got, want)
+			}
+		}
+	}
+	for _, s := range sampleEvents() {
+		f(s.e)
+	}
+	rng := rand.New(rand.NewPCG(7, 7))
+	for k := range kindCount + 2 {
+		for range 1000 {
+			f(randomEvent(rng, k))
+		}
+	}
+	// Payloads of every length across the one- and two-byte length
+	// boundaries, for a kind that reserves one byte (flow, by IPv6
+	// addresses) and one that reserves by its bound (syslog, by message).
+	for n := range 200 {
+		e := sampleSyslog()
+		e.Syslog.Message = bytes.Repeat([]byte("m"), n)
+		f(e)
+		e.Syslog.Message = bytes.Repeat([]byte("m"), 16300+n)
+		f(e)
+	}
+	for n := range 1 << 4 {
+		e := sampleFlow()
+		for i, a := range []*netip.Addr{&e.Flow.SrcAddr, &e.Flow.DstAddr, &e.Flow.NextHop, &e.Flow.SamplerAddress} {
+			if n&(1<<i) != 0 {
+				*a = netip.AddrFrom16(a.As16())
+			}
+		}
+		f(e)
+	}
 }

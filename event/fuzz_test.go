@@ -13,8 +13,8 @@ import (
 
 // FuzzDecodeBinary feeds arbitrary bytes to DecodeBinary. It must never
 // panic, must fail only with ErrMalformed, and whatever it accepts must
-// re-encode canonically and decode to an equal event that renders as valid
-// JSON.
+// re-encode canonically, exactly as the reference encoder does, and decode
+// to an equal event that renders as valid JSON.
 func FuzzDecodeBinary(f *testing.F) {
 	for _, s := range sampleEvents() {
 		f.Add(AppendBinary(nil, s.e))
@@ -38,6 +38,9 @@ func FuzzDecodeBinary(f *testing.F) {
 			return
 		}
 		b2 := AppendBinary(nil, &e)
+		if ref := refAppendBinary(nil, &e); !bytes.Equal(b2, ref) {
+			t.Fatalf("AppendBinary differs from the reference encoder:\n got %x\nwant %x", b2, ref)
+		}
 		var e2 Event
 		if err := DecodeBinary(&e2, b2); err != nil {
 			t.Fatalf("re-encoded event does not decode: %v\nfirst: %x\nagain: %x", err, b, b2)

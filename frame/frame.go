@@ -1,5 +1,5 @@
 // Package frame implements trawl's frame: a batch of binary-encoded events
-// from one input, optionally zstd-compressed, with a fixed little-endian
+// from one input, optionally compressed (zstd or S2), with a fixed little-endian
 // header, a meta block naming the input and the observer, and a trailing
 // CRC32C. A frame is the unit of durability (the disk spool stores frames as
 // records) and of acknowledgement.
@@ -10,7 +10,7 @@
 //	0    4   magic "TRWF"
 //	4    1   version = 1
 //	5    1   kind (event.Kind)
-//	6    1   codec: 0 = none, 1 = zstd
+//	6    1   codec: 0 = none, 1 = zstd, 2 = s2 (block format)
 //	7    1   flags (reserved, 0)
 //	8    2   metaLen: bytes of the meta block after the fixed header
 //	10   2   reserved (0)
@@ -20,7 +20,7 @@
 //	32   4   rawLen: size of the uncompressed payload
 //	36   4   dataLen: size of the stored payload
 //	40   metaLen bytes: [u8 len][input name][u8 len][observer host name]
-//	..   dataLen bytes: payload (compressed when codec = zstd)
+//	..   dataLen bytes: payload (compressed unless codec = none)
 //	end  4   CRC32C (Castagnoli) of every byte before it
 //
 // The raw payload is, for each event, uvarint(len(record)) followed by the
@@ -89,17 +89,20 @@ type Codec uint8
 
 // Codecs. The values are part of the format.
 const (
-	CodecNone Codec = 0
-	CodecZstd Codec = 1
+	CodecNone Codec = 0 // stored as is
+	CodecZstd Codec = 1 // one zstd frame (RFC 8878)
+	CodecS2   Codec = 2 // one S2 block (github.com/klauspost/compress/s2), no framing
 )
 
-// String returns "none", "zstd" or "codec(N)".
+// String returns "none", "zstd", "s2" or "codec(N)".
 func (c Codec) String() string {
 	switch c {
 	case CodecNone:
 		return "none"
 	case CodecZstd:
 		return "zstd"
+	case CodecS2:
+		return "s2"
 	}
 	return fmt.Sprintf("codec(%d)", uint8(c))
 }
@@ -137,7 +140,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // total size n; b may hold further bytes after the frame.
 //
 // The payload and h.Input/h.Observer alias b. The payload is still
-// compressed when h.Codec is CodecZstd; pass it to Decoder.Records.
+// compressed unless h.Codec is CodecNone; pass it to Decoder.Records.
 //
 // A b that ends before the frame does gives ErrTruncated; anything that
 // cannot be a valid frame gives ErrCorrupt. Parse never panics and does not
@@ -210,7 +213,7 @@ func parseFixed(b []byte, h *Header) (metaLen, total int, err error) {
 	}
 	h.Kind = event.Kind(b[5])
 	h.Codec = Codec(b[6])
-	if h.Codec > CodecZstd {
+	if h.Codec > CodecS2 {
 		return 0, 0, fmt.Errorf("cannot parse frame header: unknown codec %d: %w", b[6], ErrCorrupt)
 	}
 	if b[7] != 0 || b[10] != 0 || b[11] != 0 {
@@ -242,9 +245,10 @@ func parseFixed(b []byte, h *Header) (metaLen, total int, err error) {
 		if h.DataLen != h.RawLen {
 			return 0, 0, fmt.Errorf("cannot parse frame header: uncompressed payload has data length %d != raw length %d: %w", h.DataLen, h.RawLen, ErrCorrupt)
 		}
-	case CodecZstd:
+	case CodecZstd, CodecS2:
+		// An encoder stores an empty payload uncompressed.
 		if h.RawLen == 0 || h.DataLen == 0 {
-			return 0, 0, fmt.Errorf("cannot parse frame header: zstd payload with raw length %d, data length %d: %w", h.RawLen, h.DataLen, ErrCorrupt)
+			return 0, 0, fmt.Errorf("cannot parse frame header: %s payload with raw length %d, data length %d: %w", h.Codec, h.RawLen, h.DataLen, ErrCorrupt)
 		}
 	}
 	t := uint64(HeaderSize) + uint64(metaLen) + uint64(h.DataLen) + TrailerSize

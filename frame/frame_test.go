@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
 	"github.com/trawlsec/trawl/event"
 )
@@ -162,14 +163,14 @@ func TestRoundTrip(t *testing.T) {
 	}
 	maxName := []byte(strings.Repeat("n", MaxNameLen))
 	type batch struct {
-		name   string
-		h      Header
-		recs   [][]byte
-		zstdOK bool // whether compression must have been kept
+		name       string
+		h          Header
+		recs       [][]byte
+		compressOK bool // whether compression must have been kept
 	}
 	var batches []batch
-	add := func(name string, h Header, recs [][]byte, zstdOK bool) {
-		batches = append(batches, batch{name, h, recs, zstdOK})
+	add := func(name string, h Header, recs [][]byte, compressOK bool) {
+		batches = append(batches, batch{name, h, recs, compressOK})
 	}
 	add("empty frame", Header{Kind: event.KindFlow, FirstSeq: 1, Input: []byte("nf"), Observer: []byte("h")}, nil, false)
 	add("empty meta", Header{Kind: event.KindSyslog, FirstSeq: 7, Created: 1}, [][]byte{text(300), text(300)}, true)
@@ -188,7 +189,7 @@ func TestRoundTrip(t *testing.T) {
 	}
 	add("many records", Header{Kind: event.KindFlow, FirstSeq: 1 << 40, Created: time.Now().UnixNano(), Input: []byte("netflow"), Observer: []byte("collector-7")}, many, true)
 
-	for _, level := range []Level{LevelFastest, LevelDefault, LevelBetter, LevelBest, LevelNone} {
+	for _, level := range []Level{LevelFastest, LevelDefault, LevelBetter, LevelBest, LevelNone, LevelS2, LevelS2Better} {
 		t.Run(level.String(), func(t *testing.T) {
 			enc := newEncoder(t, level)
 			dec := newDecoder(t)
@@ -214,7 +215,11 @@ func TestRoundTrip(t *testing.T) {
 				h, recs, n := readAll(t, dec, stream)
 				stream = stream[n:]
 				wantCodec := CodecNone
-				if level != LevelNone && bt.zstdOK {
+				switch {
+				case !bt.compressOK || level == LevelNone:
+				case level == LevelS2 || level == LevelS2Better:
+					wantCodec = CodecS2
+				default:
 					wantCodec = CodecZstd
 				}
 				raw := rawPayload(bt.recs)
@@ -223,8 +228,8 @@ func TestRoundTrip(t *testing.T) {
 					!bytes.Equal(h.Input, bt.h.Input) || !bytes.Equal(h.Observer, bt.h.Observer) {
 					t.Fatalf("%s: header %+v, written %+v with %d records of %d raw bytes, codec %v", bt.name, h, bt.h, len(bt.recs), len(raw), wantCodec)
 				}
-				if h.Codec == CodecZstd && h.DataLen >= h.RawLen {
-					t.Fatalf("%s: kept zstd with %d stored >= %d raw bytes", bt.name, h.DataLen, h.RawLen)
+				if h.Codec != CodecNone && h.DataLen >= h.RawLen {
+					t.Fatalf("%s: kept %v with %d stored >= %d raw bytes", bt.name, h.Codec, h.DataLen, h.RawLen)
 				}
 				if n != h.Size() {
 					t.Fatalf("%s: frame size %d, Header.Size %d", bt.name, n, h.Size())
@@ -286,7 +291,7 @@ func TestAppendFrame_Failure(t *testing.T) {
 	f("raw over limit", Header{}, []int{MaxFrameSize + 1}, ErrTooLarge)
 	f("frame over limit", Header{Input: []byte("x")}, []int{MaxFrameSize - 10}, ErrTooLarge)
 	f("sequence overflow", Header{FirstSeq: math.MaxUint64}, []int{1, 1}, nil)
-	if _, err := NewEncoder(EncoderOptions{Level: LevelNone + 1}); err == nil {
+	if _, err := NewEncoder(EncoderOptions{Level: LevelS2Better + 1}); err == nil {
 		t.Fatal("NewEncoder accepted an unknown level")
 	}
 }
@@ -308,15 +313,42 @@ func TestParseLevel(t *testing.T) {
 	f("better", LevelBetter, true)
 	f("best", LevelBest, true)
 	f("none", LevelNone, true)
+	f("s2", LevelS2, true)
+	f("s2-better", LevelS2Better, true)
 	f("fast", 0, false)
 	f("Fastest", 0, false)
+	f("S2", 0, false)
+	f("s2better", 0, false)
+	if got := Level(LevelS2Better + 1).String(); got != "level(7)" {
+		t.Fatalf("String of an unknown level = %q", got)
+	}
+	// The error lists every valid name, so the config error does too.
+	_, err := ParseLevel("zip")
+	for _, n := range levelNames {
+		if err == nil || !strings.Contains(err.Error(), n) {
+			t.Fatalf("ParseLevel error %v does not list %q", err, n)
+		}
+	}
 }
 
-// encodedSamples returns a few small frames of both codecs.
+func TestCodecString(t *testing.T) {
+	f := func(c Codec, want string) {
+		t.Helper()
+		if got := c.String(); got != want {
+			t.Fatalf("Codec(%d).String() = %q, want %q", uint8(c), got, want)
+		}
+	}
+	f(CodecNone, "none")
+	f(CodecZstd, "zstd")
+	f(CodecS2, "s2")
+	f(3, "codec(3)")
+}
+
+// encodedSamples returns a few small frames of every codec: none, zstd, s2.
 func encodedSamples(t testing.TB) [][]byte {
 	t.Helper()
 	var out [][]byte
-	for _, level := range []Level{LevelNone, LevelFastest} {
+	for _, level := range []Level{LevelNone, LevelFastest, LevelS2} {
 		enc := newEncoder(t, level)
 		var b Builder
 		for i := range 6 {
@@ -329,8 +361,10 @@ func encodedSamples(t testing.TB) [][]byte {
 		}
 		out = append(out, fr)
 	}
-	if h, _, _, _ := Parse(out[1]); h.Codec != CodecZstd {
-		t.Fatalf("sample frame not compressed (codec %v)", h.Codec)
+	for i, want := range []Codec{CodecNone, CodecZstd, CodecS2} {
+		if h, _, _, _ := Parse(out[i]); h.Codec != want {
+			t.Fatalf("sample frame %d has codec %v, want %v", i, h.Codec, want)
+		}
 	}
 	return out
 }
@@ -415,7 +449,8 @@ func TestParse_Failure(t *testing.T) {
 	}
 	f("version 0", func(s *specFrame) { s.version = 0 }, ErrCorrupt)
 	f("version 2", func(s *specFrame) { s.version = 2 }, ErrCorrupt)
-	f("codec 2", func(s *specFrame) { s.codec = 2 }, ErrCorrupt)
+	f("codec 3", func(s *specFrame) { s.codec = 3 }, ErrCorrupt)
+	f("codec 255", func(s *specFrame) { s.codec = 255 }, ErrCorrupt)
 	f("flags", func(s *specFrame) { s.flags = 1 }, ErrCorrupt)
 	f("reserved", func(s *specFrame) { s.reserved = 0x100 }, ErrCorrupt)
 	f("meta length 0", func(s *specFrame) { s.meta = []byte{}; s.metaLen = -1 }, ErrCorrupt)
@@ -429,6 +464,8 @@ func TestParse_Failure(t *testing.T) {
 	f("none with data != raw", func(s *specFrame) { s.rawLen++ }, ErrCorrupt)
 	f("zstd with raw 0", func(s *specFrame) { s.codec = 1; s.rawLen = 0; s.count = 0 }, ErrCorrupt)
 	f("zstd with data 0", func(s *specFrame) { s.codec = 1; s.dataLen = 0; s.payload = nil }, ErrCorrupt)
+	f("s2 with raw 0", func(s *specFrame) { s.codec = 2; s.rawLen = 0; s.count = 0 }, ErrCorrupt)
+	f("s2 with data 0", func(s *specFrame) { s.codec = 2; s.dataLen = 0; s.payload = nil }, ErrCorrupt)
 	f("frame over max", func(s *specFrame) { s.codec = 1; s.dataLen = MaxFrameSize }, ErrCorrupt)
 	f("data length past end", func(s *specFrame) { s.dataLen += 10; s.rawLen += 10 }, ErrTruncated)
 	f("data length short", func(s *specFrame) { s.dataLen--; s.rawLen-- }, ErrCorrupt)
@@ -499,6 +536,17 @@ func TestRecords_Failure(t *testing.T) {
 	f("zstd shorter than raw length", 1, 2, uint32(len(good))+1, zstdBytes(t, good))
 	f("zstd longer than raw length", 1, 1, uint32(len(good))-1, zstdBytes(t, good))
 	f("zstd with bad records", 1, 1, 3, zstdBytes(t, []byte{5, 'a', 'b'}))
+	s2good := s2.Encode(nil, good)
+	f("s2 garbage", 2, 2, uint32(len(good)), []byte("\xff\xff\xff\xff\xff\xff definitely not s2"))
+	f("s2 shorter than raw length", 2, 2, uint32(len(good))+1, s2good)
+	f("s2 longer than raw length", 2, 1, uint32(len(good))-1, s2good)
+	f("s2 announcing a huge length", 2, 2, uint32(len(good)), append(binary.AppendUvarint(nil, 1<<31), s2good[1:]...))
+	f("s2 truncated", 2, 2, uint32(len(good)), s2good[:len(s2good)-1])
+	f("s2 with trailing bytes", 2, 2, uint32(len(good)), append(bytes.Clone(s2good), 0))
+	f("s2 with bad records", 2, 1, 3, s2.Encode(nil, []byte{5, 'a', 'b'}))
+	// A copy reaching before the start of the block: decoded length 8,
+	// a 4-byte literal "abcd", then a copy of 4 bytes from offset 9.
+	f("s2 copy before start", 2, 2, 8, []byte{8, 3 << 2, 'a', 'b', 'c', 'd', 0x01, 9})
 
 	// A header that does not match the payload handed in.
 	h, p, _, err := Parse(validSpec().bytes())
@@ -639,7 +687,7 @@ func TestZeroAllocs(t *testing.T) {
 	}
 	h := Header{Kind: event.KindSyslog, FirstSeq: 1, Created: 2, Input: []byte("syslog"), Observer: []byte("node")}
 	dec := newDecoder(t)
-	for _, level := range []Level{LevelFastest, LevelNone} {
+	for _, level := range []Level{LevelFastest, LevelNone, LevelS2, LevelS2Better} {
 		enc := newEncoder(t, level)
 		fr, err := enc.AppendFrame(nil, h, &b)
 		if err != nil {

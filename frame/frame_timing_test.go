@@ -299,6 +299,7 @@ func benchEncode(b *testing.B, c benchCase, level Level) {
 		}
 	}
 	b.ReportAllocs()
+	cpu0, cpuOK := processCPUTime()
 	for b.Loop() {
 		rec = fillBuilder(&bl, evs, &k, rec)
 		h.FirstSeq += benchFrameEvents
@@ -310,27 +311,49 @@ func benchEncode(b *testing.B, c benchCase, level Level) {
 		store += int64(len(out))
 		frames++
 	}
+	cpu1, _ := processCPUTime()
+	events := float64(frames * benchFrameEvents)
 	b.SetBytes(raw / frames)
-	b.ReportMetric(float64(frames*benchFrameEvents)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(events/b.Elapsed().Seconds(), "events/s")
+	if cpu := (cpu1 - cpu0).Seconds(); cpuOK && cpu > 0 {
+		b.ReportMetric(events/cpu, "events/cpu-s")
+	}
 	b.ReportMetric(float64(raw)/float64(store), "ratio")
-	b.ReportMetric(float64(raw)/float64(frames*benchFrameEvents), "rawB/event")
+	b.ReportMetric(float64(raw)/events, "rawB/event")
+}
+
+// encodeCodecs are the levels BenchmarkEncode compares, one per codec, by
+// codec name.
+var encodeCodecs = []struct {
+	name  string
+	level Level
+}{
+	{"zstd", LevelFastest},
+	{"s2", LevelS2},
 }
 
 // BenchmarkEncode measures what a framer spends per frame of 4096 events:
-// event.AppendBinary of each event into the Builder, then AppendFrame with
-// zstd at LevelFastest. MB/s counts the raw payload (encoded events); ratio
-// is raw bytes over whole-frame bytes.
+// event.AppendBinary of each event into the Builder, then AppendFrame, with
+// each codec at the level a collector would pick for it (zstd fastest, s2),
+// so that one run shows the speed against ratio trade-off. MB/s counts the
+// raw payload (encoded events); ratio is raw bytes over whole-frame bytes;
+// events/cpu-s divides by the CPU time the process used rather than by
+// wall time, so it is the rate of one core even when other processes share
+// the machine (it also counts the runtime's own threads, such as GC).
 func BenchmarkEncode(b *testing.B) {
 	for _, c := range benchCases {
-		b.Run(c.name, func(b *testing.B) { benchEncode(b, c, LevelFastest) })
+		for _, codec := range encodeCodecs {
+			b.Run(c.name+"/"+codec.name, func(b *testing.B) { benchEncode(b, c, codec.level) })
+		}
 	}
 }
 
-// BenchmarkEncodeLevel shows what the slower zstd levels and no compression
-// cost and gain on the same batches, for choosing a configuration.
+// BenchmarkEncodeLevel shows what the other levels (no compression, the
+// slower zstd levels, s2-better) cost and gain on the same batches, for
+// choosing a configuration.
 func BenchmarkEncodeLevel(b *testing.B) {
 	for _, c := range benchCases {
-		for _, level := range []Level{LevelNone, LevelDefault, LevelBetter} {
+		for _, level := range []Level{LevelNone, LevelDefault, LevelBetter, LevelS2Better} {
 			b.Run(c.name+"/"+level.String(), func(b *testing.B) { benchEncode(b, c, level) })
 		}
 	}

@@ -33,7 +33,7 @@ func FuzzParse(f *testing.F) {
 	for _, rec := range [][]byte{nil, []byte("x"), bytes.Repeat([]byte("flow "), 40)} {
 		b.Add(rec)
 	}
-	for _, level := range []Level{LevelNone, LevelFastest, LevelBest} {
+	for _, level := range []Level{LevelNone, LevelFastest, LevelBest, LevelS2, LevelS2Better} {
 		fr, err := newEncoder(f, level).AppendFrame(nil, Header{Kind: event.KindFlow, FirstSeq: 1 << 33, Created: -1, Input: []byte("nf")}, &b)
 		if err != nil {
 			f.Fatal(err)
