@@ -5,14 +5,19 @@ GO        ?= go
 BIN       := bin/trawl
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
-FUZZTIME  ?= 10s
+FUZZTIME  ?= 8s
 # Packages with fuzz targets, as "package:FuzzName".
 FUZZ_TARGETS := \
 	./event:FuzzDecodeBinary \
 	./event:FuzzAppendJSON \
 	./frame:FuzzParse \
 	./sinks/disk:FuzzSegment \
-	./collector:FuzzAppLines
+	./collector:FuzzAppLines \
+	./collector/udp:FuzzRxqOvfl \
+	./flow:FuzzDecodeV5 \
+	./flow:FuzzDecodeV9 \
+	./flow:FuzzDecodeIPFIX \
+	./flow:FuzzLoadSnapshot
 
 .PHONY: all build run test test-go fuzz fuzz-short bench generate deps vet clean
 

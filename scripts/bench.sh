@@ -12,6 +12,8 @@ bt=${BENCHTIME:-1s}
 	go test -run '^$' -bench 'BenchmarkRing' -benchtime "$bt" ./ring/
 	go test -run '^$' -bench '.' -benchtime "$bt" ./event/ ./frame/
 	go test -run '^$' -bench 'BenchmarkAppend|BenchmarkGroupCommit' -benchtime "$bt" ./sinks/disk/
+	go test -run '^$' -bench 'BenchmarkDecode' -benchtime "$bt" ./flow/
+	go test -run '^$' -bench 'BenchmarkReceive' -benchtime "$bt" ./collector/udp/
 	go test -run '^$' -bench 'BenchmarkEndToEnd' -benchtime 2000000x ./bench/
 } | tee "$raw" >&2
 go run ./bench/cmd/benchreport -json "bench/results/$ts.json" < "$raw" | tee "bench/results/$ts.md"

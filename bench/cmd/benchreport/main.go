@@ -83,7 +83,13 @@ func parse(r io.Reader) (*Report, error) {
 			continue
 		}
 		n, _ := strconv.ParseInt(m[2], 10, 64)
-		res := Result{Name: m[1], Package: pkg, N: n, Metrics: map[string]float64{}}
+		// Package benchmarks may share names (event and frame both have
+		// BenchmarkEncode/flow): name rows "pkg.Benchmark...".
+		name := m[1]
+		if i := strings.LastIndexByte(pkg, '/'); i >= 0 {
+			name = pkg[i+1:] + "." + name
+		}
+		res := Result{Name: name, Package: pkg, N: n, Metrics: map[string]float64{}}
 		f := strings.Fields(m[3])
 		for i := 0; i+1 < len(f); i += 2 {
 			v, err := strconv.ParseFloat(f[i], 64)
