@@ -43,7 +43,7 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 
 test-go:
-	$(GO) test -race -timeout 15m ./...
+	$(GO) test -race -count=1 -timeout 15m ./...
 
 # Each fuzz target for FUZZTIME (seed corpora in testdata/fuzz run in test-go too).
 fuzz-short:
