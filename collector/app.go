@@ -79,6 +79,9 @@ func newAppInput(opts AppOptions, pipe *pipeline, led *ledger.Input, set *metric
 	return a, nil
 }
 
+// Close stops listening; Run does it when ctx ends.
+func (a *AppInput) Close() error { return a.ln.Close() }
+
 // Addr returns the address the input listens on.
 func (a *AppInput) Addr() net.Addr { return a.ln.Addr() }
 

@@ -10,6 +10,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/trawlsec/trawl/config"
 	"github.com/trawlsec/trawl/event"
+	"github.com/trawlsec/trawl/flow"
 	"github.com/trawlsec/trawl/frame"
 	"github.com/trawlsec/trawl/ledger"
 	"github.com/trawlsec/trawl/sinks/disk"
@@ -38,9 +40,12 @@ type Node struct {
 	ledger *ledger.Ledger
 	spool  *disk.Spool
 
-	pipes  []*pipeline
-	apps   []*AppInput
-	sinks  []*file.Sink
+	pipes     []*pipeline
+	inputs    []input
+	apps      []*AppInput
+	netflows  []*NetflowInput
+	templates *flow.Templates
+	sinks     []*file.Sink
 	http   *http.Server
 	httpLn net.Listener
 }
@@ -151,6 +156,27 @@ func New(cfg *config.Config, logger *log.Logger) (*Node, error) {
 				return nil, err
 			}
 			n.apps = append(n.apps, app)
+			n.inputs = append(n.inputs, app)
+		case config.InputNetflow:
+			if n.templates == nil {
+				n.templates = flow.NewTemplates()
+				if k, err := n.templates.LoadFile(n.templatesPath()); err != nil {
+					n.logf("flow templates: cannot load %s, starting empty: %v", n.templatesPath(), err)
+				} else if k > 0 {
+					n.logf("flow templates: %d loaded from %s", k, n.templatesPath())
+				}
+			}
+			nf, err := newNetflowInput(NetflowOptions{
+				Name:       name,
+				Listen:     in.Listen,
+				Sockets:    in.Sockets,
+				ReadBuffer: int(in.ReadBuffer),
+			}, pipe, leds[name], n.templates, n.set, n.logf)
+			if err != nil {
+				return nil, err
+			}
+			n.netflows = append(n.netflows, nf)
+			n.inputs = append(n.inputs, nf)
 		}
 	}
 
@@ -191,6 +217,37 @@ func New(cfg *config.Config, logger *log.Logger) (*Node, error) {
 	return n, nil
 }
 
+// input is what the node needs of an input: run until ctx ends (hard ends
+// producers blocked on a full ring), and release its sockets if the node
+// fails to start.
+type input interface {
+	Run(ctx, hard context.Context) error
+	Close() error
+}
+
+func (n *Node) templatesPath() string { return filepath.Join(n.cfg.Node.DataDir, "flow-templates") }
+
+// saveTemplates keeps learned flow templates across restarts, so data that
+// arrives right after a restart decodes without waiting for a template.
+func (n *Node) saveTemplates() {
+	if n.templates == nil {
+		return
+	}
+	if err := n.templates.SaveFile(n.templatesPath()); err != nil {
+		n.logf("flow templates: cannot save: %v", err)
+	}
+}
+
+// NetflowAddr returns the UDP address of the netflow input named name.
+func (n *Node) NetflowAddr(name string) netip.AddrPort {
+	for _, in := range n.netflows {
+		if in.opts.Name == name {
+			return in.Addr()
+		}
+	}
+	return netip.AddrPort{}
+}
+
 func hasSink(cfg *config.Config, name string) bool {
 	for _, sc := range cfg.Sinks {
 		if sc.Name == name {
@@ -204,6 +261,8 @@ func kindOf(inputType string) event.Kind {
 	switch inputType {
 	case config.InputApp:
 		return event.KindApp
+	case config.InputNetflow:
+		return event.KindFlow
 	}
 	return event.KindUnknown
 }
@@ -268,11 +327,27 @@ func (n *Node) Run(ctx context.Context) error {
 		}()
 	}
 	var inputWG sync.WaitGroup
-	for _, a := range n.apps {
+	for _, in := range n.inputs {
 		inputWG.Add(1)
 		go func() {
 			defer inputWG.Done()
-			a.Run(ctx, hard)
+			if err := in.Run(ctx, hard); err != nil {
+				n.logf("input stopped: %v", err)
+			}
+		}()
+	}
+	if n.templates != nil {
+		go func() {
+			t := time.NewTicker(30 * time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-t.C:
+					n.saveTemplates()
+				case <-ctx.Done():
+					return
+				}
+			}
 		}()
 	}
 	n.logf("running: %d inputs, spool %s, http %v", len(n.pipes), SpoolDir(n.cfg.Node.DataDir), n.HTTPAddr())
@@ -285,6 +360,7 @@ func (n *Node) Run(ctx context.Context) error {
 	timer := time.AfterFunc(2*grace+5*time.Second, cancelHard)
 	defer timer.Stop()
 	inputWG.Wait()
+	n.saveTemplates()
 	for _, p := range n.pipes {
 		p.closeAndWait()
 	}
@@ -316,8 +392,8 @@ func (n *Node) Run(ctx context.Context) error {
 
 // closeAll releases what New opened when New fails.
 func (n *Node) closeAll() {
-	for _, a := range n.apps {
-		a.ln.Close()
+	for _, in := range n.inputs {
+		in.Close()
 	}
 	if n.httpLn != nil {
 		n.httpLn.Close()

@@ -85,7 +85,8 @@ const (
 
 // Input type names.
 const (
-	InputApp = "app"
+	InputApp     = "app"
+	InputNetflow = "netflow"
 )
 
 // Input configures one input. Settings that do not apply to the input's type
@@ -107,6 +108,11 @@ type Input struct {
 	// IdleTimeout closes a TCP connection that sent nothing for this long
 	// (0 = never).
 	IdleTimeout Duration `yaml:"idle_timeout"`
+	// Sockets is the number of SO_REUSEPORT UDP sockets (netflow; default
+	// one per core).
+	Sockets int `yaml:"sockets"`
+	// ReadBuffer is each UDP socket's SO_RCVBUF (netflow; default 32MiB).
+	ReadBuffer Size `yaml:"read_buffer"`
 }
 
 // IsEnabled reports whether the input should run (default true).
@@ -313,6 +319,14 @@ func (c *Config) applyDefaults() {
 		if in.Backpressure == "" {
 			in.Backpressure = PolicyBlock
 		}
+		if in.Type == InputNetflow {
+			if in.Listen == "" {
+				in.Listen = ":2055"
+			}
+			if in.ReadBuffer == 0 {
+				in.ReadBuffer = 32 << 20
+			}
+		}
 		if in.Type == InputApp {
 			if in.Listen == "" {
 				in.Listen = ":5170"
@@ -375,13 +389,34 @@ func (c *Config) Validate() error {
 			add(c.errorf(p, "input names are letters, digits, '_', '.', '-' (at most 64)"))
 		}
 		switch in.Type {
-		case InputApp:
+		case InputApp, InputNetflow:
 		case "":
 			add(c.errorf(p, "missing type"))
 			continue
 		default:
-			add(c.errorf(p+".type", "unknown input type %q (want app)", in.Type))
+			add(c.errorf(p+".type", "unknown input type %q (want app or netflow)", in.Type))
 			continue
+		}
+		// Settings of the other type are mistakes, not silently ignored.
+		notFor := func(key, typ string) {
+			if _, set := c.lines[p+"."+key]; set {
+				add(c.errorf(p+"."+key, "not a setting of input type %s", typ))
+			}
+		}
+		if in.Type == InputNetflow {
+			for _, k := range []string{"max_line_bytes", "max_connections", "idle_timeout"} {
+				notFor(k, in.Type)
+			}
+			if in.Sockets < 0 || in.Sockets > 256 {
+				add(c.errorf(p+".sockets", "must be between 0 (one per core) and 256, got %d", in.Sockets))
+			}
+			if in.ReadBuffer < 4096 || in.ReadBuffer > 1<<30 {
+				add(c.errorf(p+".read_buffer", "must be between 4KiB and 1GiB, got %d", in.ReadBuffer))
+			}
+		} else {
+			for _, k := range []string{"sockets", "read_buffer"} {
+				notFor(k, in.Type)
+			}
 		}
 		if in.RingSize < 2 || in.RingSize > 1<<24 {
 			add(c.errorf(p+".ring_size", "must be between 2 and 16777216, got %d", in.RingSize))
@@ -391,10 +426,10 @@ func (c *Config) Validate() error {
 		default:
 			add(c.errorf(p+".backpressure", "unknown policy %q (want block, drop_newest or spill)", in.Backpressure))
 		}
-		if in.MaxLineBytes < 256 || in.MaxLineBytes > 64<<20 {
+		if in.Type == InputApp && (in.MaxLineBytes < 256 || in.MaxLineBytes > 64<<20) {
 			add(c.errorf(p+".max_line_bytes", "must be between 256 and 64MiB, got %d", in.MaxLineBytes))
 		}
-		if in.MaxConnections < 1 {
+		if in.Type == InputApp && in.MaxConnections < 1 {
 			add(c.errorf(p+".max_connections", "must be at least 1, got %d", in.MaxConnections))
 		}
 		if err := checkHostPort(in.Listen); err != nil {

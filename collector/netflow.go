@@ -1,0 +1,167 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/trawlsec/trawl/collector/udp"
+	"github.com/trawlsec/trawl/event"
+	"github.com/trawlsec/trawl/flow"
+	"github.com/trawlsec/trawl/ledger"
+)
+
+// NetflowOptions configures a NetFlow v5/v9/IPFIX input.
+type NetflowOptions struct {
+	Name       string
+	Listen     string
+	Sockets    int
+	ReadBuffer int
+}
+
+// NetflowInput receives NetFlow v5, v9 and IPFIX over UDP (the version is
+// detected per packet) and turns every flow record into an event.
+//
+// The UDP sockets never wait for the pipeline: a socket goroutine that is
+// slow only lets the kernel queue fill, and what the kernel then drops is
+// counted as upstream loss (socket_overflow), as is every gap in an
+// exporter's sequence numbers (exporter_sequence_gap).
+type NetflowInput struct {
+	opts  NetflowOptions
+	ln    *udp.Listener
+	pipe  *pipeline
+	led   *ledger.Input
+	tmpl  *flow.Templates
+	seq   *flow.SeqTracker
+	logf  func(string, ...any)
+	state chan *netflowWorker // one per socket goroutine, handed out per batch
+
+	overflow   *metrics.Counter
+	seqLost    *metrics.Counter
+	noTemplate *metrics.Counter
+	malformed  map[error]*metrics.Counter
+	otherErr   *metrics.Counter
+	packets    *metrics.Counter
+}
+
+// netflowWorker is the decoding state of one socket goroutine.
+type netflowWorker struct {
+	dec  *flow.Decoder
+	pr   *Producer
+	hard context.Context
+	now  int64
+	emit func(*event.Event) // created once: decoding must not allocate
+}
+
+func newNetflowInput(opts NetflowOptions, pipe *pipeline, led *ledger.Input, tmpl *flow.Templates, set *metrics.Set, logf func(string, ...any)) (*NetflowInput, error) {
+	ln, err := udp.Listen(udp.Options{Addr: opts.Listen, Sockets: opts.Sockets, ReadBuffer: opts.ReadBuffer, Logf: logf})
+	if err != nil {
+		return nil, fmt.Errorf("input %q: %w", opts.Name, err)
+	}
+	in := &NetflowInput{
+		opts:       opts,
+		ln:         ln,
+		pipe:       pipe,
+		led:        led,
+		tmpl:       tmpl,
+		seq:        flow.NewSeqTracker(),
+		logf:       logf,
+		overflow:   led.UpstreamLost("socket_overflow"),
+		seqLost:    led.UpstreamLost("exporter_sequence_gap"),
+		noTemplate: led.Errors("no_template"),
+		otherErr:   led.Errors("malformed"),
+		packets:    set.NewCounter(fmt.Sprintf(`trawl_flow_packets_total{input=%q}`, opts.Name)),
+		malformed: map[error]*metrics.Counter{
+			flow.ErrTruncated:  led.Errors("truncated"),
+			flow.ErrBadVersion: led.Errors("bad_version"),
+			flow.ErrBadLength:  led.Errors("bad_length"),
+		},
+	}
+	st := ln.Stats()
+	in.state = make(chan *netflowWorker, st.Sockets)
+	for i := 0; i < st.Sockets; i++ {
+		w := &netflowWorker{dec: flow.NewDecoder(tmpl), pr: pipe.producer()}
+		w.emit = func(ev *event.Event) {
+			ev.RecvTime = w.now
+			w.pr.Emit(w.hard, ev, 0)
+		}
+		in.state <- w
+	}
+	return in, nil
+}
+
+// Addr returns the bound UDP address.
+func (in *NetflowInput) Addr() netip.AddrPort { return in.ln.Addr() }
+
+// Close releases the sockets; Run calls it when it returns.
+func (in *NetflowInput) Close() error { return in.ln.Close() }
+
+// Run receives until ctx ends. hard ends a producer blocked on a full ring.
+func (in *NetflowInput) Run(ctx, hard context.Context) error {
+	for i := 0; i < cap(in.state); i++ {
+		w := <-in.state
+		w.hard = hard
+		in.state <- w
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				in.overflow.Set(in.ln.Stats().Overflow)
+			case <-done:
+				return
+			}
+		}
+	}()
+	err := in.ln.Serve(ctx, in.handle)
+	close(done)
+	in.ln.Close()
+	in.overflow.Set(in.ln.Stats().Overflow)
+	return err
+}
+
+func (in *NetflowInput) handle(batch []udp.Datagram) {
+	w := <-in.state
+	defer func() { in.state <- w }()
+	w.now = time.Now().UnixNano()
+	in.packets.Add(len(batch))
+	for i := range batch {
+		d := &batch[i]
+		in.led.ReceivedBytes.Add(len(d.Data))
+		info, err := w.dec.Decode(d.From, d.Data, w.emit)
+		if err != nil {
+			in.countError(err)
+		}
+		if info.NoTemplateSets > info.PendingHeld {
+			in.noTemplate.Add(info.NoTemplateSets - info.PendingHeld)
+		}
+		if info.PendingDropped > 0 {
+			in.noTemplate.Add(info.PendingDropped)
+		}
+		if info.Version != 0 && (err == nil || errors.Is(err, flow.ErrTemplateNotFound)) {
+			if r := in.seq.Track(d.From.Addr(), &info); r.LostFlows > 0 {
+				in.seqLost.Add(int(r.LostFlows))
+			}
+		}
+	}
+}
+
+func (in *NetflowInput) countError(err error) {
+	if errors.Is(err, flow.ErrTemplateNotFound) {
+		return // counted from PacketInfo
+	}
+	for sentinel, c := range in.malformed {
+		if errors.Is(err, sentinel) {
+			c.Inc()
+			return
+		}
+	}
+	in.otherErr.Inc()
+}
