@@ -46,8 +46,8 @@ type Node struct {
 	netflows  []*NetflowInput
 	templates *flow.Templates
 	sinks     []*file.Sink
-	http   *http.Server
-	httpLn net.Listener
+	http      *http.Server
+	httpLn    net.Listener
 }
 
 // New opens the spool and binds every listener, so that configuration and
