@@ -111,3 +111,118 @@ func TestEndToEndNetflow(t *testing.T) {
 		t.Fatal("flow 10.0.7.5 not in the spool")
 	}
 }
+
+// netflowV9 builds a NetFlow v9 packet from source id 7 holding the
+// template 256 when withTemplate, and a data flowset of n records when n > 0.
+func netflowV9(seq uint32, withTemplate bool, n int) []byte {
+	be := binary.BigEndian
+	fields := [][2]uint16{{8, 4}, {12, 4}, {7, 2}, {11, 2}, {4, 1}, {1, 4}, {2, 4}, {22, 4}, {21, 4}}
+	b := make([]byte, 20)
+	be.PutUint16(b[0:], 9)
+	be.PutUint32(b[4:], 3_600_000)
+	be.PutUint32(b[8:], uint32(time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC).Unix()))
+	be.PutUint32(b[12:], seq)
+	be.PutUint32(b[16:], 7)
+	count := 0
+	if withTemplate {
+		set := be.AppendUint16(nil, 0)
+		set = be.AppendUint16(set, uint16(8+4*len(fields)))
+		set = be.AppendUint16(set, 256)
+		set = be.AppendUint16(set, uint16(len(fields)))
+		for _, f := range fields {
+			set = be.AppendUint16(set, f[0])
+			set = be.AppendUint16(set, f[1])
+		}
+		b = append(b, set...)
+		count++
+	}
+	if n > 0 {
+		rec := 29
+		l := 4 + rec*n
+		pad := (4 - l%4) % 4
+		set := be.AppendUint16(nil, 256)
+		set = be.AppendUint16(set, uint16(l+pad))
+		for i := 0; i < n; i++ {
+			set = append(set, 10, 1, byte(seq), byte(i)) // src 10.1.<seq>.<i>
+			set = append(set, 198, 51, 100, 9)           // dst
+			set = be.AppendUint16(set, uint16(40000+i))  // src port
+			set = be.AppendUint16(set, 53)               // dst port
+			set = append(set, 17)                        // udp
+			set = be.AppendUint32(set, uint32(100+i))    // bytes
+			set = be.AppendUint32(set, 1)                // packets
+			set = be.AppendUint32(set, 3_599_000)        // first
+			set = be.AppendUint32(set, 3_599_500)        // last
+		}
+		set = append(set, make([]byte, pad)...)
+		b = append(b, set...)
+		count += n
+	}
+	be.PutUint16(b[2:], uint16(count))
+	return b
+}
+
+// TestEndToEndTemplatesSurviveRestart: a NetFlow v9 template learned
+// before a restart decodes data sent after it, with no template packet in
+// between.
+func TestEndToEndTemplatesSurviveRestart(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	udpAddr := pc.LocalAddr().String()
+	pc.Close()
+	extra := fmt.Sprintf("  nf:\n    type: netflow\n    listen: %s\n", udpAddr)
+	send := func(pkt []byte) {
+		t.Helper()
+		conn, err := net.Dial("udp", udpAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := conn.Write(pkt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitDelivered := func(n *node, want int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for n.metric(t, `trawl_input_delivered_events_total{input="nf"}`) != fmt.Sprint(want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("delivered %q, want %d\n%s", n.metric(t, `trawl_input_delivered_events_total{input="nf"}`), want, n.stderr.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+
+	n1 := startNode(t, extra)
+	send(netflowV9(0, true, 0))
+	send(netflowV9(1, false, 10))
+	waitDelivered(n1, 10)
+	n1.stop(t)
+
+	n2 := startNodeIn(t, n1.data, extra)
+	send(netflowV9(2, false, 12)) // data only: the template comes from before the restart
+	waitDelivered(n2, 12)
+	if got := n2.metric(t, `trawl_input_errors_total{input="nf",reason="no_template"}`); got != "0" {
+		t.Errorf("no_template = %s after restart", got)
+	}
+	if !strings.Contains(n2.stderr.String(), "flow templates: 1 loaded") {
+		t.Errorf("the restart did not report loading the template:\n%s", n2.stderr.String())
+	}
+	n2.stop(t)
+
+	out, err := exec.Command(trawlBinary(t), "spool", "cat", "--input", "nf", n1.data).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 22 {
+		t.Fatalf("spool holds %d flows, want 22", len(lines))
+	}
+	last := lines[len(lines)-1]
+	for _, w := range []string{`"type":"NETFLOW_V9"`, `"source":{"ip":"10.1.2.11","port":40011`, `"transport":"udp"`, `"bytes":111`} {
+		if !strings.Contains(last, w) {
+			t.Errorf("last flow lacks %s: %s", w, last)
+		}
+	}
+}
