@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -46,7 +47,22 @@ type NetflowInput struct {
 	malformed  map[error]*metrics.Counter
 	otherErr   *metrics.Counter
 	packets    *metrics.Counter
+
+	set        *metrics.Set
+	exporterMu sync.Mutex
+	byExporter map[exporterReason]*metrics.Counter
 }
+
+// exporterReason keys the per-exporter malformed-packet counters.
+type exporterReason struct {
+	addr   netip.Addr
+	reason string
+}
+
+// maxExporterSeries bounds the per-exporter error series, so a flood of
+// spoofed sources cannot grow /metrics without limit; beyond it errors
+// count under exporter="other".
+const maxExporterSeries = 1024
 
 // netflowWorker is the decoding state of one socket goroutine.
 type netflowWorker struct {
@@ -75,6 +91,8 @@ func newNetflowInput(opts NetflowOptions, pipe *pipeline, led *ledger.Input, tmp
 		noTemplate: led.Errors("no_template"),
 		otherErr:   led.Errors("malformed"),
 		packets:    set.NewCounter(fmt.Sprintf(`trawl_flow_packets_total{input=%q}`, opts.Name)),
+		set:        set,
+		byExporter: map[exporterReason]*metrics.Counter{},
 		malformed: map[error]*metrics.Counter{
 			flow.ErrTruncated:  led.Errors("truncated"),
 			flow.ErrBadVersion: led.Errors("bad_version"),
@@ -137,7 +155,7 @@ func (in *NetflowInput) handle(batch []udp.Datagram) {
 		in.led.ReceivedBytes.Add(len(d.Data))
 		info, err := w.dec.Decode(d.From, d.Data, w.emit)
 		if err != nil {
-			in.countError(err)
+			in.countError(d.From.Addr(), err)
 		}
 		if info.NoTemplateSets > info.PendingHeld {
 			in.noTemplate.Add(info.NoTemplateSets - info.PendingHeld)
@@ -153,15 +171,52 @@ func (in *NetflowInput) handle(batch []udp.Datagram) {
 	}
 }
 
-func (in *NetflowInput) countError(err error) {
+// countError counts a malformed packet by reason, in the ledger and per
+// exporter (trawl_flow_malformed_packets_total{input,exporter,reason}).
+func (in *NetflowInput) countError(exporter netip.Addr, err error) {
 	if errors.Is(err, flow.ErrTemplateNotFound) {
 		return // counted from PacketInfo
 	}
-	for sentinel, c := range in.malformed {
+	reason := "malformed"
+	c := in.otherErr
+	for sentinel, sc := range in.malformed {
 		if errors.Is(err, sentinel) {
-			c.Inc()
-			return
+			c = sc
+			reason = reasonName(sentinel)
+			break
 		}
 	}
-	in.otherErr.Inc()
+	c.Inc()
+	in.exporterCounter(exporter, reason).Inc()
+}
+
+func reasonName(sentinel error) string {
+	switch sentinel {
+	case flow.ErrTruncated:
+		return "truncated"
+	case flow.ErrBadVersion:
+		return "bad_version"
+	case flow.ErrBadLength:
+		return "bad_length"
+	}
+	return "malformed"
+}
+
+func (in *NetflowInput) exporterCounter(exporter netip.Addr, reason string) *metrics.Counter {
+	in.exporterMu.Lock()
+	defer in.exporterMu.Unlock()
+	k := exporterReason{exporter, reason}
+	if c, ok := in.byExporter[k]; ok {
+		return c
+	}
+	label := exporter.String()
+	if len(in.byExporter) >= maxExporterSeries {
+		k, label = exporterReason{reason: reason}, "other"
+		if c, ok := in.byExporter[k]; ok {
+			return c
+		}
+	}
+	c := in.set.GetOrCreateCounter(fmt.Sprintf(`trawl_flow_malformed_packets_total{input=%q,exporter=%q,reason=%q}`, in.opts.Name, label, reason))
+	in.byExporter[k] = c
+	return c
 }

@@ -67,6 +67,10 @@ func TestEndToEndNetflow(t *testing.T) {
 			time.Sleep(time.Millisecond) // stay far below the socket buffer
 		}
 	}
+	// Garbage and a truncated packet are counted per exporter and reason,
+	// and the input keeps going.
+	conn.Write([]byte("definitely not netflow"))
+	conn.Write(netflowV5(99, per, 0)[:100])
 	conn.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	for n.metric(t, `trawl_input_delivered_events_total{input="nf"}`) != fmt.Sprint(sent) {
@@ -80,6 +84,16 @@ func TestEndToEndNetflow(t *testing.T) {
 	}
 	if got := n.metric(t, `trawl_input_upstream_lost_total{input="nf",cause="exporter_sequence_gap"}`); got != fmt.Sprint(per) {
 		t.Errorf("sequence gap loss %s, want %d", got, per)
+	}
+	for _, m := range []string{
+		`trawl_flow_malformed_packets_total{input="nf",exporter="127.0.0.1",reason="bad_version"}`,
+		`trawl_flow_malformed_packets_total{input="nf",exporter="127.0.0.1",reason="truncated"}`,
+		`trawl_input_errors_total{input="nf",reason="bad_version"}`,
+		`trawl_input_errors_total{input="nf",reason="truncated"}`,
+	} {
+		if got := n.metric(t, m); got != "1" {
+			t.Errorf("%s = %q, want 1", m, got)
+		}
 	}
 	if got := n.metric(t, `trawl_input_upstream_lost_total{input="nf",cause="socket_overflow"}`); got != "0" {
 		t.Errorf("socket overflow %s, want 0", got)
