@@ -70,4 +70,5 @@ func BenchmarkDecode(b *testing.B) {
 			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "flows/s")
 		})
 	}
+	b.Run("sflow", benchmarkDecodeSFlow) // sflow_timing_test.go
 }
