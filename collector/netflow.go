@@ -16,12 +16,14 @@ import (
 	"github.com/trawlsec/trawl/ledger"
 )
 
-// NetflowOptions configures a NetFlow v5/v9/IPFIX input.
+// NetflowOptions configures a flow input: NetFlow v5/v9/IPFIX, or sFlow v5
+// when SFlow is set (sFlow has its own port, 6343).
 type NetflowOptions struct {
 	Name       string
 	Listen     string
 	Sockets    int
 	ReadBuffer int
+	SFlow      bool
 }
 
 // NetflowInput receives NetFlow v5, v9 and IPFIX over UDP (the version is
@@ -153,6 +155,17 @@ func (in *NetflowInput) handle(batch []udp.Datagram) {
 	for i := range batch {
 		d := &batch[i]
 		in.led.ReceivedBytes.Add(len(d.Data))
+		if in.opts.SFlow {
+			info, err := w.dec.DecodeSFlow(d.From, d.Data, w.emit)
+			if err != nil {
+				in.countError(d.From.Addr(), err)
+				continue
+			}
+			if r := in.seq.TrackSFlow(&info); r.LostFlows > 0 {
+				in.seqLost.Add(int(r.LostFlows))
+			}
+			continue
+		}
 		info, err := w.dec.Decode(d.From, d.Data, w.emit)
 		if err != nil {
 			in.countError(d.From.Addr(), err)

@@ -157,7 +157,7 @@ func New(cfg *config.Config, logger *log.Logger) (*Node, error) {
 			}
 			n.apps = append(n.apps, app)
 			n.inputs = append(n.inputs, app)
-		case config.InputNetflow:
+		case config.InputNetflow, config.InputSFlow:
 			if n.templates == nil {
 				n.templates = flow.NewTemplates()
 				if k, err := n.templates.LoadFile(n.templatesPath()); err != nil {
@@ -171,6 +171,7 @@ func New(cfg *config.Config, logger *log.Logger) (*Node, error) {
 				Listen:     in.Listen,
 				Sockets:    in.Sockets,
 				ReadBuffer: int(in.ReadBuffer),
+				SFlow:      in.Type == config.InputSFlow,
 			}, pipe, leds[name], n.templates, n.set, n.logf)
 			if err != nil {
 				return nil, err
@@ -261,7 +262,7 @@ func kindOf(inputType string) event.Kind {
 	switch inputType {
 	case config.InputApp:
 		return event.KindApp
-	case config.InputNetflow:
+	case config.InputNetflow, config.InputSFlow:
 		return event.KindFlow
 	}
 	return event.KindUnknown

@@ -87,7 +87,11 @@ const (
 const (
 	InputApp     = "app"
 	InputNetflow = "netflow"
+	InputSFlow   = "sflow"
 )
+
+// IsFlow reports whether an input type is one of the UDP flow inputs.
+func IsFlow(typ string) bool { return typ == InputNetflow || typ == InputSFlow }
 
 // Input configures one input. Settings that do not apply to the input's type
 // are rejected by Validate.
@@ -319,9 +323,12 @@ func (c *Config) applyDefaults() {
 		if in.Backpressure == "" {
 			in.Backpressure = PolicyBlock
 		}
-		if in.Type == InputNetflow {
+		if IsFlow(in.Type) {
 			if in.Listen == "" {
 				in.Listen = ":2055"
+				if in.Type == InputSFlow {
+					in.Listen = ":6343"
+				}
 			}
 			if in.ReadBuffer == 0 {
 				in.ReadBuffer = 32 << 20
@@ -389,12 +396,12 @@ func (c *Config) Validate() error {
 			add(c.errorf(p, "input names are letters, digits, '_', '.', '-' (at most 64)"))
 		}
 		switch in.Type {
-		case InputApp, InputNetflow:
+		case InputApp, InputNetflow, InputSFlow:
 		case "":
 			add(c.errorf(p, "missing type"))
 			continue
 		default:
-			add(c.errorf(p+".type", "unknown input type %q (want app or netflow)", in.Type))
+			add(c.errorf(p+".type", "unknown input type %q (want app, netflow or sflow)", in.Type))
 			continue
 		}
 		// Settings of the other type are mistakes, not silently ignored.
@@ -403,7 +410,7 @@ func (c *Config) Validate() error {
 				add(c.errorf(p+"."+key, "not a setting of input type %s", typ))
 			}
 		}
-		if in.Type == InputNetflow {
+		if IsFlow(in.Type) {
 			for _, k := range []string{"max_line_bytes", "max_connections", "idle_timeout"} {
 				notFor(k, in.Type)
 			}

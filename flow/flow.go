@@ -1,5 +1,6 @@
 // Package flow decodes NetFlow v5, NetFlow v9 (RFC 3954) and IPFIX
-// (RFC 7011/7012) export packets into event.Flow records.
+// (RFC 7011/7012) export packets, and sFlow v5 datagrams (Decoder.DecodeSFlow),
+// into event.Flow records.
 //
 // A Decoder turns one UDP payload into records without heap allocation in
 // steady state: headers and records are read in place from the packet, the

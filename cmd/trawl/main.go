@@ -59,7 +59,7 @@ func runCmd() *cobra.Command {
 		Short: "Run the node (the embedded default configuration without -c)",
 		Long: `Run the node until SIGTERM or SIGINT. Without -c, the embedded default runs:
 the app input (JSON lines on TCP 5170), NetFlow v5/v9/IPFIX on UDP 2055 and
-4739, the disk spool under ./data, and the HTTP listener on 127.0.0.1:9470. On SIGTERM the inputs stop and drain what
+4739, sFlow v5 on UDP 6343, the disk spool under ./data, and the HTTP listener on 127.0.0.1:9470. On SIGTERM the inputs stop and drain what
 clients already sent, everything accepted is written and fsynced, and trawl
 exits 0.`,
 		Args: cobra.NoArgs,

@@ -240,3 +240,104 @@ func TestEndToEndTemplatesSurviveRestart(t *testing.T) {
 		}
 	}
 }
+
+// sflowDatagram builds an sFlow v5 datagram from agent 192.0.2.10 with one
+// flow sample: a raw Ethernet/IPv4/TCP header of a 1500-byte frame from
+// 10.9.<seq>.1:50000 to 203.0.113.5:22, sampled 1 in 512.
+func sflowDatagram(seq uint32) []byte {
+	be := binary.BigEndian
+	var hdr []byte
+	hdr = append(hdr, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0x08, 0x00) // Ethernet
+	ip := []byte{0x45, 0, 0x05, 0xdc, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 9, byte(seq), 1, 203, 0, 113, 5}
+	hdr = append(hdr, ip...)
+	tcp := make([]byte, 20)
+	be.PutUint16(tcp[0:], 50000)
+	be.PutUint16(tcp[2:], 22)
+	tcp[12] = 0x50
+	tcp[13] = 0x18 // PSH|ACK
+	hdr = append(hdr, tcp...)
+	hlen := len(hdr)
+	hdr = append(hdr, make([]byte, (4-hlen%4)%4)...)
+
+	var rec []byte
+	rec = be.AppendUint32(rec, 1)    // header protocol: Ethernet
+	rec = be.AppendUint32(rec, 1500) // frame length
+	rec = be.AppendUint32(rec, 4)    // stripped
+	rec = be.AppendUint32(rec, uint32(hlen))
+	rec = append(rec, hdr...)
+
+	var sample []byte
+	sample = be.AppendUint32(sample, seq) // sample sequence
+	sample = be.AppendUint32(sample, 3)   // source id: ifIndex 3
+	sample = be.AppendUint32(sample, 512) // sampling rate
+	sample = be.AppendUint32(sample, 512*seq)
+	sample = be.AppendUint32(sample, 0) // drops
+	sample = be.AppendUint32(sample, 3) // input
+	sample = be.AppendUint32(sample, 7) // output
+	sample = be.AppendUint32(sample, 1) // records
+	sample = be.AppendUint32(sample, 1) // record format: raw packet header
+	sample = be.AppendUint32(sample, uint32(len(rec)))
+	sample = append(sample, rec...)
+
+	var d []byte
+	d = be.AppendUint32(d, 5)
+	d = be.AppendUint32(d, 1)
+	d = append(d, 192, 0, 2, 10)
+	d = be.AppendUint32(d, 0)    // sub-agent
+	d = be.AppendUint32(d, seq)  // datagram sequence
+	d = be.AppendUint32(d, 1000) // uptime
+	d = be.AppendUint32(d, 1)    // samples
+	d = be.AppendUint32(d, 1)    // flow sample
+	d = be.AppendUint32(d, uint32(len(sample)))
+	return append(d, sample...)
+}
+
+// TestEndToEndSFlow sends sFlow datagrams, one of them lost on the way,
+// to the built binary.
+func TestEndToEndSFlow(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	udpAddr := pc.LocalAddr().String()
+	pc.Close()
+	n := startNode(t, fmt.Sprintf("  sf:\n    type: sflow\n    listen: %s\n", udpAddr))
+	conn, err := net.Dial("udp", udpAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq := uint32(1); seq <= 11; seq++ {
+		if seq == 6 {
+			continue
+		}
+		if _, err := conn.Write(sflowDatagram(seq)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for n.metric(t, `trawl_input_delivered_events_total{input="sf"}`) != "10" {
+		if time.Now().After(deadline) {
+			t.Fatalf("delivered %q, want 10", n.metric(t, `trawl_input_delivered_events_total{input="sf"}`))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := n.metric(t, `trawl_input_upstream_lost_total{input="sf",cause="exporter_sequence_gap"}`); got != "1" {
+		t.Errorf("sequence gap loss %s, want 1", got)
+	}
+	n.stop(t)
+	out, err := exec.Command(trawlBinary(t), "spool", "cat", n.data).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 10 {
+		t.Fatalf("spool holds %d flows, want 10", len(lines))
+	}
+	for _, w := range []string{`"module":"sflow"`, `"source":{"ip":"10.9.1.1","port":50000`, `"destination":{"ip":"203.0.113.5","port":22`,
+		`"sampling_rate":512`, `"type":"SFLOW_5"`, `"bytes":1500`} {
+		if !strings.Contains(lines[0], w) {
+			t.Errorf("flow lacks %s: %s", w, lines[0])
+		}
+	}
+}
