@@ -34,7 +34,12 @@ type SeqResult struct {
 
 type seqState struct {
 	next  uint32 // expected sequence number of the next packet
+	prev  uint32 // sequence number of the last packet accounted
 	valid bool
+	// inclusive marks an IPFIX exporter that numbers a message with the
+	// data records sent up to and including it (softflowd 1.1), where RFC
+	// 7011 counts those sent before it.
+	inclusive bool
 	late  uint8  // consecutive late packets
 	avg   uint32 // v9: records per packet, fixed point x16, moving average
 }
@@ -89,6 +94,22 @@ func (s *SeqTracker) Track(exporter netip.Addr, info *PacketInfo) SeqResult {
 	}
 	var r SeqResult
 	diff := int32(seq - st.next) // modulo 2^32: counters wrap
+	if info.Version == 10 && st.valid {
+		recs := uint32(info.Records)
+		switch {
+		case st.inclusive && diff == 0 && seq-st.prev != recs:
+			// Only the RFC numbering fits: a loss that happened to look
+			// inclusive misled us once; go back.
+			st.inclusive = false
+		case st.inclusive:
+			diff = int32(seq - st.prev - recs)
+		case diff != 0 && recs > 0 && seq-st.prev == recs:
+			// The first message that only fits inclusive numbering
+			// switches the exporter to it; nothing was lost.
+			st.inclusive = true
+			diff = 0
+		}
+	}
 	switch {
 	case !st.valid:
 		r.Resync = true
@@ -113,6 +134,7 @@ func (s *SeqTracker) Track(exporter netip.Addr, info *PacketInfo) SeqResult {
 	}
 	st.valid = true
 	st.late = 0
+	st.prev = seq
 	switch info.Version {
 	case 9:
 		st.next = seq + 1

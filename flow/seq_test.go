@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"net/netip"
 	"testing"
 
 	"github.com/trawlsec/trawl/event"
@@ -103,4 +104,34 @@ func TestSeqTrackerAllocs(t *testing.T) {
 	if allocs != 0 {
 		t.Fatalf("%v allocs", allocs)
 	}
+}
+
+// TestSeqTrackerInclusiveIPFIX: softflowd 1.1 numbers an IPFIX message with
+// the data records sent up to and including it, not before it (RFC 7011).
+// Neither numbering may turn into phantom loss, and real gaps still count.
+func TestSeqTrackerInclusiveIPFIX(t *testing.T) {
+	s := NewSeqTracker()
+	ex := netip.MustParseAddr("192.0.2.7")
+	track := func(seq uint32, recs int) SeqResult {
+		return s.Track(ex, &PacketInfo{Version: 10, SequenceNum: seq, Records: recs})
+	}
+	f := func(seq uint32, recs int, lost uint64) {
+		t.Helper()
+		if r := track(seq, recs); r.LostFlows != lost {
+			t.Fatalf("seq %d, %d records: lost %d, want %d (%+v)", seq, recs, r.LostFlows, lost, r)
+		}
+	}
+	f(30, 30, 0) // first message: resync
+	f(42, 12, 0) // 30+12: inclusive numbering
+	f(49, 7, 0)
+	f(79, 30, 0)
+	f(99, 10, 10) // 10 records went missing before this message
+	f(104, 5, 0)
+
+	s = NewSeqTracker()
+	f(0, 30, 0) // RFC numbering: the first message is numbered 0
+	f(30, 12, 0)
+	f(42, 7, 0)
+	f(59, 10, 10)
+	f(69, 3, 0)
 }

@@ -2,10 +2,13 @@
 # Installs what the tests need on a fresh Debian machine. Idempotent: does
 # nothing when everything is present. Runs apt-get only as root.
 set -euo pipefail
+export PATH="$PATH:/usr/sbin:/sbin"
 
 # Debian packages the test suite uses (command → package).
 declare -A need=(
 	[curl]=curl
+	[softflowd]=softflowd
+	[pmacctd]=pmacct
 )
 missing=()
 for cmd in "${!need[@]}"; do

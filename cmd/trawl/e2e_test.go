@@ -54,13 +54,31 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// syncBuffer collects a process's output while tests read it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 // node is a trawl process started by a test.
 type node struct {
 	cmd    *exec.Cmd
 	http   string
 	app    string
 	data   string
-	stderr *bytes.Buffer
+	stderr *syncBuffer
 	done   chan error
 }
 
@@ -72,7 +90,7 @@ func startNode(t *testing.T, extra string) *node {
 // startNodeIn starts trawl with its data directory at data.
 func startNodeIn(t *testing.T, data, extra string) *node {
 	t.Helper()
-	n := &node{http: freePort(t), app: freePort(t), data: data, stderr: &bytes.Buffer{}, done: make(chan error, 1)}
+	n := &node{http: freePort(t), app: freePort(t), data: data, stderr: &syncBuffer{}, done: make(chan error, 1)}
 	cfg := fmt.Sprintf(`node:
   name: e2e-host
   data_dir: %s
