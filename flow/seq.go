@@ -40,8 +40,8 @@ type seqState struct {
 	// data records sent up to and including it (softflowd 1.1), where RFC
 	// 7011 counts those sent before it.
 	inclusive bool
-	late  uint8  // consecutive late packets
-	avg   uint32 // v9: records per packet, fixed point x16, moving average
+	late      uint8  // consecutive late packets
+	avg       uint32 // v9: records per packet, fixed point x16, moving average
 }
 
 // maxLate is how many packets in a row may come late before the exporter
