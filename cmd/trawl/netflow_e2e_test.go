@@ -186,13 +186,16 @@ func TestEndToEndTemplatesSurviveRestart(t *testing.T) {
 	udpAddr := pc.LocalAddr().String()
 	pc.Close()
 	extra := fmt.Sprintf("  nf:\n    type: netflow\n    listen: %s\n", udpAddr)
+	// One source port, as a real exporter uses: SO_REUSEPORT then hashes
+	// every packet to the same socket, so the template is learned before
+	// the data behind it is decoded.
+	conn, err := net.Dial("udp", udpAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
 	send := func(pkt []byte) {
 		t.Helper()
-		conn, err := net.Dial("udp", udpAddr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
 		if _, err := conn.Write(pkt); err != nil {
 			t.Fatal(err)
 		}
