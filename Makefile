@@ -19,7 +19,7 @@ FUZZ_TARGETS := \
 	./flow:FuzzDecodeIPFIX \
 	./flow:FuzzLoadSnapshot
 
-.PHONY: all build run test test-go fuzz fuzz-short bench generate deps vet clean
+.PHONY: all build run test test-go fuzz fuzz-short bench bench-flows generate deps vet clean
 
 all: build
 
@@ -59,6 +59,11 @@ fuzz:
 # Benchmarks, reported as ratios against peers measured in the same run.
 bench: build
 	./scripts/bench.sh
+
+# Flow collectors side by side (trawl, goflow2, nfcapd) on the same NetFlow
+# v5/v9/IPFIX traffic: loss versus offered rate, CPU per flow, peak RSS.
+bench-flows: build
+	./scripts/bench-flows.sh
 
 # Regenerate BPF objects (needs clang; the generated files are committed).
 generate:

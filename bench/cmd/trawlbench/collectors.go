@@ -1,0 +1,317 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/trawlsec/trawl/bench/gen"
+)
+
+// collector is one tool under test, started fresh for every step.
+type collector interface {
+	// Start starts the tool listening on 127.0.0.1:port for format f,
+	// with its files under dir, and returns once it is listening.
+	Start(ctx context.Context, f gen.Format, port int, dir string) (*exec.Cmd, error)
+	// BeforeStop reads what must be read while the tool runs (trawl's
+	// /metrics) into st.
+	BeforeStop(st *Step) error
+	// Signal is the signal that stops the tool cleanly.
+	Signal() os.Signal
+	// Count counts the flows the tool stored under dir, after it stopped.
+	Count(ctx context.Context, dir string, st *Step) (uint64, error)
+}
+
+// freePort returns a port that was free on 127.0.0.1 for network "udp"
+// or "tcp" a moment ago.
+func freePort(network string) (int, error) {
+	if network == "udp" {
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			return 0, err
+		}
+		defer c.Close()
+		return c.LocalAddr().(*net.UDPAddr).Port, nil
+	}
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// waitUDPBound waits until something holds 127.0.0.1:port: a plain bind
+// (without SO_REUSEPORT) then fails, also against SO_REUSEPORT sockets.
+func waitUDPBound(ctx context.Context, cmd *exec.Cmd, exited <-chan struct{}, port int) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+		if err != nil {
+			return nil
+		}
+		c.Close()
+		select {
+		case <-exited:
+			return fmt.Errorf("%s exited before listening on udp port %d", filepath.Base(cmd.Path), port)
+		case <-ctx.Done():
+			return ctx.Err()
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s did not listen on udp port %d within 20s", filepath.Base(cmd.Path), port)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// trawlTool runs bin/trawl with a netflow input and nothing else.
+type trawlTool struct {
+	bin  string
+	http string
+}
+
+func (t *trawlTool) Start(ctx context.Context, f gen.Format, port int, dir string) (*exec.Cmd, error) {
+	hp, err := freePort("tcp")
+	if err != nil {
+		return nil, err
+	}
+	t.http = fmt.Sprintf("127.0.0.1:%d", hp)
+	cfg := fmt.Sprintf("node:\n  name: bench\n  data_dir: %s\nhttp:\n  listen: %s\ninputs:\n  nf:\n    type: netflow\n    listen: 127.0.0.1:%d\n",
+		filepath.Join(dir, "data"), t.http, port)
+	path := filepath.Join(dir, "trawl.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(t.bin, "run", "-c", path)
+	return cmd, nil
+}
+
+// Ready waits for /healthz after the UDP port is bound.
+func (t *trawlTool) ready(ctx context.Context) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + t.http + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("trawl not healthy on %s within 20s", t.http)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (t *trawlTool) Signal() os.Signal { return syscall.SIGTERM }
+
+// metricSums sums, per metric name, the samples of input nf.
+func metricSums(text []byte) map[string]float64 {
+	out := map[string]float64{}
+	sc := bufio.NewScanner(bytes.NewReader(text))
+	for sc.Scan() {
+		l := sc.Text()
+		if !strings.HasPrefix(l, "trawl_") || !strings.Contains(l, `input="nf"`) {
+			continue
+		}
+		name, rest, ok := strings.Cut(l, "{")
+		if !ok {
+			continue
+		}
+		_, val, ok := strings.Cut(rest, "} ")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.Fields(val)[0], 64)
+		if err != nil {
+			continue
+		}
+		out[name] += v
+		if i := strings.Index(rest, `cause="`); i >= 0 {
+			c := rest[i+7:]
+			c = c[:strings.IndexByte(c, '"')]
+			out[name+":"+c] += v
+		}
+	}
+	return out
+}
+
+func (t *trawlTool) BeforeStop(st *Step) error {
+	resp, err := http.Get("http://" + t.http + "/metrics")
+	if err != nil {
+		return fmt.Errorf("cannot read trawl metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("cannot read trawl metrics: %w", err)
+	}
+	m := metricSums(b)
+	st.Trawl = &TrawlCounts{
+		Received:     uint64(m["trawl_input_received_events_total"]),
+		Dropped:      uint64(m["trawl_input_dropped_events_total"]),
+		UpstreamLost: uint64(m["trawl_input_upstream_lost_total"]),
+		SeqGapLost:   uint64(m["trawl_input_upstream_lost_total:exporter_sequence_gap"]),
+		SocketLost:   uint64(m["trawl_input_upstream_lost_total:socket_overflow"]),
+	}
+	return nil
+}
+
+func (t *trawlTool) Count(ctx context.Context, dir string, st *Step) (uint64, error) {
+	out, err := exec.CommandContext(ctx, t.bin, "spool", "stat", "--json", filepath.Join(dir, "data")).Output()
+	if err != nil {
+		return 0, fmt.Errorf("cannot run trawl spool stat: %w", err)
+	}
+	var s struct {
+		Inputs []struct {
+			Name   string `json:"name"`
+			Events uint64 `json:"events"`
+		} `json:"inputs"`
+	}
+	if err := json.Unmarshal(out, &s); err != nil {
+		return 0, fmt.Errorf("cannot parse trawl spool stat: %w", err)
+	}
+	var n uint64
+	for _, in := range s.Inputs {
+		if in.Name == "nf" {
+			n += in.Events
+		}
+	}
+	if st.Trawl != nil {
+		st.Trawl.Spooled = n
+		st.Trawl.MetricsTrue = st.Trawl.Received == n+st.Trawl.Dropped
+		st.Trawl.LedgerMinusActual = int64(st.Trawl.UpstreamLost+st.Trawl.Dropped) - (int64(st.Sent.Flows) - int64(n))
+	}
+	return n, nil
+}
+
+// goflow2Tool runs goflow2 writing to a file: JSON lines, or with pb its
+// protobuf FlowMessages, each behind a varint length (protodelim), with
+// no separator. goflow2 v2.2.6 renders JSON through reflection, which
+// costs it far more CPU than decoding; the protobuf output is what its
+// Kafka users run, so both are measured.
+type goflow2Tool struct {
+	bin string
+	pb  bool
+}
+
+func (g *goflow2Tool) Start(ctx context.Context, f gen.Format, port int, dir string) (*exec.Cmd, error) {
+	hp, err := freePort("tcp")
+	if err != nil {
+		return nil, err
+	}
+	format, sep := "json", "\n"
+	if g.pb {
+		format, sep = "bin", ""
+	}
+	// goflow2 v2.2.6's netflow:// listener takes v5, v9 and IPFIX.
+	return exec.Command(g.bin, "-listen", fmt.Sprintf("netflow://127.0.0.1:%d", port),
+		"-format", format, "-transport", "file", "-transport.file", filepath.Join(dir, "flows.out"),
+		"-transport.file.sep="+sep, "-addr", fmt.Sprintf("127.0.0.1:%d", hp), "-loglevel", "warn"), nil
+}
+
+func (g *goflow2Tool) BeforeStop(*Step) error { return nil }
+func (g *goflow2Tool) Signal() os.Signal      { return syscall.SIGINT }
+
+func (g *goflow2Tool) Count(_ context.Context, dir string, _ *Step) (uint64, error) {
+	path := filepath.Join(dir, "flows.out")
+	if g.pb {
+		return countDelimited(path)
+	}
+	return countLines(path)
+}
+
+// countDelimited counts varint-length-prefixed messages in a file.
+func countDelimited(path string) (uint64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return 0, nil
+		}
+		return 0, err
+	}
+	var n uint64
+	for len(b) > 0 {
+		l, k := binary.Uvarint(b)
+		if k <= 0 || uint64(len(b)-k) < l {
+			return n, fmt.Errorf("cannot read message %d of %s: bad length prefix", n, path)
+		}
+		b = b[k+int(l):]
+		n++
+	}
+	return n, nil
+}
+
+func countLines(path string) (uint64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return 0, nil
+		}
+		return 0, err
+	}
+	defer f.Close()
+	buf := make([]byte, 1<<20)
+	var n uint64
+	for {
+		k, err := f.Read(buf)
+		n += uint64(bytes.Count(buf[:k], []byte{'\n'}))
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
+// nfcapdTool runs nfdump's nfcapd and counts with nfdump -I.
+type nfcapdTool struct{ bin, nfdump string }
+
+func (c *nfcapdTool) Start(ctx context.Context, f gen.Format, port int, dir string) (*exec.Cmd, error) {
+	w := filepath.Join(dir, "nfcapd")
+	if err := os.MkdirAll(w, 0o755); err != nil {
+		return nil, err
+	}
+	// -B: the same 32 MiB socket buffer as trawl's default (the kernel
+	// caps it at net.core.rmem_max; trawl as root is not capped).
+	return exec.Command(c.bin, "-w", w, "-p", strconv.Itoa(port), "-b", "127.0.0.1", "-t", "3600", "-B", "33554432"), nil
+}
+
+func (c *nfcapdTool) BeforeStop(*Step) error { return nil }
+func (c *nfcapdTool) Signal() os.Signal      { return syscall.SIGTERM }
+
+var flowsRe = regexp.MustCompile(`(?m)^Flows:\s+(\d+)`)
+
+func (c *nfcapdTool) Count(ctx context.Context, dir string, _ *Step) (uint64, error) {
+	out, err := exec.CommandContext(ctx, c.nfdump, "-R", filepath.Join(dir, "nfcapd"), "-I").CombinedOutput()
+	if err != nil {
+		return 0, fmt.Errorf("cannot run nfdump -I: %w: %s", err, out)
+	}
+	var n uint64
+	for _, m := range flowsRe.FindAllSubmatch(out, -1) {
+		v, _ := strconv.ParseUint(string(m[1]), 10, 64)
+		n += v
+	}
+	return n, nil
+}

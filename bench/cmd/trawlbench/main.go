@@ -1,0 +1,529 @@
+// Command trawlbench runs flow collectors side by side on the same
+// generated traffic (package bench/gen) and counts, from what each one
+// stored, how much it lost as the offered rate steps up: trawl (bin/trawl,
+// counted from its spool and cross-checked with its /metrics), goflow2
+// (JSON lines), nfcapd (nfdump files). Each step starts the collector
+// fresh on a free loopback port, sends a fixed number of flows at the
+// step's rate, waits until the collector is idle, reads its CPU time and
+// peak RSS from /proc, stops it and counts.
+//
+// Output: a Markdown table on stdout and in bench/results/flows-<ts>.md,
+// bench/results/flows-<ts>.json and one PNG per format (loss % against offered rate, one line per tool).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/trawlsec/trawl/bench/gen"
+)
+
+// Step is one run of one tool at one offered rate.
+type Step struct {
+	Tool    string  `json:"tool"`
+	Format  string  `json:"format"`
+	Rep     int     `json:"rep"`
+	Offered float64 `json:"offered_flows_per_s"`
+	// Sent is what the generator sent; its Rate is the achieved rate.
+	Sent   gen.SendResult `json:"sent"`
+	Stored uint64         `json:"stored"`
+	// LossPct = 100 × (1 − Stored/Sent.Flows).
+	LossPct float64 `json:"loss_pct"`
+	// CPUSeconds is the collector's user+system time over the whole step
+	// (start, traffic, drain); CPUPerMFlows divides it by the flows stored.
+	CPUSeconds   float64      `json:"cpu_s"`
+	CPUPerMFlows float64      `json:"cpu_s_per_mflows"`
+	PeakRSSKiB   uint64       `json:"peak_rss_kib"`
+	GenLimited   bool         `json:"generator_limited"`
+	Trawl        *TrawlCounts `json:"trawl,omitempty"`
+	Error        string       `json:"error,omitempty"`
+}
+
+// TrawlCounts is trawl's own account of a step, from /metrics and the
+// spool: the harness checks the metrics against the spool.
+type TrawlCounts struct {
+	Received     uint64 `json:"received"`
+	Dropped      uint64 `json:"dropped"`
+	UpstreamLost uint64 `json:"upstream_lost"`
+	SeqGapLost   uint64 `json:"upstream_lost_sequence_gap"`
+	SocketLost   uint64 `json:"upstream_lost_socket_overflow"`
+	Spooled      uint64 `json:"spooled"`
+	// MetricsTrue: received = spooled + dropped.
+	MetricsTrue bool `json:"metrics_true"`
+	// LedgerMinusActual is the loss the ledger reports (upstream_lost +
+	// dropped) minus the loss that happened (sent − spooled): > 0 counts
+	// some loss twice, < 0 missed some (a loss at the very end of a step
+	// has no later sequence number to reveal it).
+	LedgerMinusActual int64 `json:"ledger_minus_actual_loss"`
+}
+
+// Summary is one tool and format over every step.
+type Summary struct {
+	Tool   string `json:"tool"`
+	Format string `json:"format"`
+	// MaxRate is the highest achieved rate (flows/s) of a step with loss <
+	// 0.1% below the first step that lost more, per repetition.
+	MaxRate      []float64 `json:"max_rate_per_rep"`
+	CPUPerMFlows float64   `json:"cpu_s_per_mflows"`
+	PeakRSSKiB   uint64    `json:"peak_rss_kib"`
+	GenLimited   bool      `json:"generator_limited"`
+}
+
+// Report is the JSON file.
+type Report struct {
+	Time      time.Time `json:"time"`
+	Machine   Machine   `json:"machine"`
+	Command   string    `json:"command"`
+	Long      bool      `json:"long"`
+	StepSec   float64   `json:"step_s"`
+	Exporters int       `json:"exporters"`
+	Rates     []float64 `json:"rates"`
+	Steps     []Step    `json:"steps"`
+	Summaries []Summary `json:"summaries"`
+}
+
+// Machine describes where the run happened.
+type Machine struct {
+	CPU       string `json:"cpu"`
+	Cores     int    `json:"cores"`
+	Kernel    string `json:"kernel"`
+	Go        string `json:"go"`
+	LoadAvg   string `json:"loadavg_at_start"`
+	RmemMax   string `json:"net_core_rmem_max"`
+	Versions  string `json:"versions"`
+	LoadAtEnd string `json:"loadavg_at_end"`
+}
+
+func main() {
+	var (
+		long      = flag.Bool("long", false, "bigger machines: 10 s steps, rates 250k to 16M flows/s")
+		reps      = flag.Int("reps", 1, "repetitions of every step (3 gives min/median/max)")
+		tools     = flag.String("tools", "trawl,goflow2-pb,goflow2,nfcapd", "collectors to run: trawl, goflow2 (JSON), goflow2-pb (protobuf), nfcapd")
+		formats   = flag.String("formats", "v5,v9,ipfix", "formats to run")
+		rates     = flag.String("rates", "", "offered rates in flows/s, comma separated (default by mode)")
+		stepDur   = flag.Duration("step", 0, "traffic time per step (default 2s, --long 10s)")
+		exporters = flag.Int("exporters", 16, "exporters, each from its own 127.0.0.x address")
+		stopLoss  = flag.Float64("stop-loss", 5, "stop stepping a tool up once a step loses more than this %")
+		trawlBin  = flag.String("trawl", "bin/trawl", "trawl binary")
+		goflow2   = flag.String("goflow2", "build/bin/goflow2", "goflow2 binary")
+		nfcapd    = flag.String("nfcapd", "nfcapd", "nfcapd binary")
+		nfdump    = flag.String("nfdump", "nfdump", "nfdump binary")
+		outDir    = flag.String("out", "bench/results", "where to write JSON and PNG files")
+	)
+	flag.Parse()
+	rateList := []float64{100e3, 200e3, 400e3, 800e3, 1.6e6, 3.2e6}
+	step := 2 * time.Second
+	if *long {
+		rateList = []float64{250e3, 500e3, 1e6, 2e6, 4e6, 8e6, 16e6}
+		step = 10 * time.Second
+	}
+	if *rates != "" {
+		rateList = nil
+		for _, s := range strings.Split(*rates, ",") {
+			v, err := parseRate(s)
+			if err != nil {
+				fatal(err)
+			}
+			rateList = append(rateList, v)
+		}
+	}
+	if *stepDur > 0 {
+		step = *stepDur
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+
+	all := map[string]collector{
+		"trawl":      &trawlTool{bin: *trawlBin},
+		"goflow2":    &goflow2Tool{bin: *goflow2},
+		"goflow2-pb": &goflow2Tool{bin: *goflow2, pb: true},
+		"nfcapd":     &nfcapdTool{bin: *nfcapd, nfdump: *nfdump},
+	}
+	var toolNames []string
+	for _, t := range strings.Split(*tools, ",") {
+		if _, ok := all[t]; !ok {
+			fatal(fmt.Errorf("unknown tool %q (want trawl, goflow2, goflow2-pb, nfcapd)", t))
+		}
+		toolNames = append(toolNames, t)
+	}
+	var fmts []gen.Format
+	for _, s := range strings.Split(*formats, ",") {
+		f, err := gen.ParseFormat(s)
+		if err != nil {
+			fatal(err)
+		}
+		fmts = append(fmts, f)
+	}
+	rep := &Report{Time: time.Now().UTC(), Machine: machine(*trawlBin, *goflow2, *nfdump), Command: strings.Join(os.Args, " "),
+		Long: *long, StepSec: step.Seconds(), Exporters: *exporters, Rates: rateList}
+	work, err := os.MkdirTemp("", "trawlbench-")
+	if err != nil {
+		fatal(err)
+	}
+	defer os.RemoveAll(work)
+
+	for _, f := range fmts {
+		for _, tn := range toolNames {
+			for r := 0; r < *reps; r++ {
+				for _, rate := range rateList {
+					if ctx.Err() != nil {
+						break
+					}
+					st := runStep(ctx, all[tn], tn, f, r, rate, step, *exporters, work)
+					rep.Steps = append(rep.Steps, st)
+					fmt.Fprintf(os.Stderr, "%-7s %-5s rep %d offered %7s achieved %7s sent %9d stored %9d loss %6.3f%% cpu %.2fs rss %d MiB%s\n",
+						tn, f, r, human(rate), human(st.Sent.Rate), st.Sent.Flows, st.Stored, st.LossPct, st.CPUSeconds, st.PeakRSSKiB>>10, errSuffix(st))
+					if st.Error != "" || st.LossPct > *stopLoss || st.GenLimited {
+						break
+					}
+				}
+			}
+		}
+	}
+	rep.Machine.LoadAtEnd = readTrim("/proc/loadavg")
+	rep.Summaries = summarize(rep.Steps)
+	if err := os.MkdirAll(*outDir, 0o755); err != nil {
+		fatal(err)
+	}
+	ts := rep.Time.Format("20060102T150405Z")
+	var md strings.Builder
+	writeMarkdown(&md, rep)
+	os.Stdout.WriteString(md.String())
+	if err := os.WriteFile(filepath.Join(*outDir, "flows-"+ts+".md"), []byte(md.String()), 0o644); err != nil {
+		fatal(err)
+	}
+	b, _ := json.MarshalIndent(rep, "", "  ")
+	jsonPath := filepath.Join(*outDir, "flows-"+ts+".json")
+	if err := os.WriteFile(jsonPath, b, 0o644); err != nil {
+		fatal(err)
+	}
+	fmt.Fprintln(os.Stderr, "results:", jsonPath)
+	for _, f := range fmts {
+		p := filepath.Join(*outDir, fmt.Sprintf("flows-%s-%s.png", ts, f))
+		if err := writePlot(p, f.String(), rep.Steps, toolNames); err != nil {
+			fatal(err)
+		}
+		fmt.Fprintln(os.Stderr, "plot:", p)
+	}
+	if ctx.Err() != nil {
+		os.Exit(1)
+	}
+}
+
+func errSuffix(st Step) string {
+	s := ""
+	if st.GenLimited {
+		s += " (generator-limited)"
+	}
+	if st.Trawl != nil {
+		s += fmt.Sprintf(" [metrics: received %d dropped %d upstream_lost %d (seq gap %d, socket %d) spooled %d true=%v ledger-actual loss %+d]",
+			st.Trawl.Received, st.Trawl.Dropped, st.Trawl.UpstreamLost, st.Trawl.SeqGapLost, st.Trawl.SocketLost, st.Trawl.Spooled, st.Trawl.MetricsTrue, st.Trawl.LedgerMinusActual)
+	}
+	if st.Error != "" {
+		s += " ERROR: " + st.Error
+	}
+	return s
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "trawlbench:", err)
+	os.Exit(1)
+}
+
+// parseRate reads 100000, 100k or 1.6M.
+func parseRate(s string) (float64, error) {
+	s = strings.TrimSpace(s)
+	mult := 1.0
+	switch {
+	case strings.HasSuffix(s, "k"):
+		mult, s = 1e3, s[:len(s)-1]
+	case strings.HasSuffix(s, "M"):
+		mult, s = 1e6, s[:len(s)-1]
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || v <= 0 {
+		return 0, fmt.Errorf("cannot parse rate %q", s)
+	}
+	return v * mult, nil
+}
+
+// human prints 1600000 as 1.6M and 200000 as 200k.
+func human(v float64) string {
+	switch {
+	case v >= 1e6:
+		return strconv.FormatFloat(v/1e6, 'g', 3, 64) + "M"
+	case v >= 1e3:
+		return strconv.FormatFloat(v/1e3, 'g', 3, 64) + "k"
+	}
+	return strconv.FormatFloat(v, 'g', 3, 64)
+}
+
+func netipLoopback(port int) netip.AddrPort {
+	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(port))
+}
+
+// runStep runs one collector at one rate. It never leaves the collector
+// running: it is stopped cleanly, or killed.
+func runStep(ctx context.Context, c collector, name string, f gen.Format, r int, rate float64, step time.Duration, exporters int, work string) (st Step) {
+	st = Step{Tool: name, Format: f.String(), Rep: r, Offered: rate}
+	dir, err := os.MkdirTemp(work, name+"-")
+	if err != nil {
+		st.Error = err.Error()
+		return st
+	}
+	defer os.RemoveAll(dir)
+	port, err := freePort("udp")
+	if err != nil {
+		st.Error = err.Error()
+		return st
+	}
+	cmd, err := c.Start(ctx, f, port, dir)
+	if err != nil {
+		st.Error = err.Error()
+		return st
+	}
+	logf, _ := os.Create(filepath.Join(dir, "stderr.log"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		st.Error = fmt.Sprintf("cannot start %s: %v", name, err)
+		return st
+	}
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
+	defer func() {
+		select {
+		case <-exited:
+		default:
+			cmd.Process.Kill()
+			<-exited
+		}
+		logf.Close()
+		if st.Error != "" {
+			if b, _ := os.ReadFile(logf.Name()); len(b) > 0 {
+				st.Error += ": " + lastLines(string(b), 5)
+			}
+		}
+	}()
+	if err := waitUDPBound(ctx, cmd, exited, port); err != nil {
+		st.Error = err.Error()
+		return st
+	}
+	if t, ok := c.(*trawlTool); ok {
+		if err := t.ready(ctx); err != nil {
+			st.Error = err.Error()
+			return st
+		}
+	}
+	pid := cmd.Process.Pid
+	flows := uint64(rate * step.Seconds())
+	res, err := gen.Send(ctx, gen.SendConfig{Format: f, Target: netipLoopback(port), Exporters: exporters, Flows: flows, Rate: rate})
+	st.Sent = res
+	if err != nil {
+		st.Error = err.Error()
+		return st
+	}
+	st.GenLimited = res.Rate < 0.9*rate
+	waitIdle(ctx, pid, exited)
+	cpu, rss := procStats(pid)
+	st.CPUSeconds, st.PeakRSSKiB = cpu, rss
+	if err := c.BeforeStop(&st); err != nil {
+		st.Error = err.Error()
+		return st
+	}
+	cmd.Process.Signal(c.Signal())
+	select {
+	case <-exited:
+		if waitErr != nil {
+			// nfcapd and goflow2 may exit non-zero on a signal; what
+			// they stored is still counted.
+			fmt.Fprintf(os.Stderr, "note: %s exited with %v\n", name, waitErr)
+		}
+	case <-time.After(60 * time.Second):
+		st.Error = fmt.Sprintf("%s did not stop within 60s of %v", name, c.Signal())
+		return st
+	}
+	n, err := c.Count(ctx, dir, &st)
+	if err != nil {
+		st.Error = err.Error()
+		return st
+	}
+	st.Stored = n
+	if res.Flows > 0 {
+		st.LossPct = 100 * (1 - float64(n)/float64(res.Flows))
+	}
+	if n > 0 {
+		st.CPUPerMFlows = cpu / float64(n) * 1e6
+	}
+	return st
+}
+
+func lastLines(s string, n int) string {
+	l := strings.Split(strings.TrimSpace(s), "\n")
+	if len(l) > n {
+		l = l[len(l)-n:]
+	}
+	return strings.Join(l, " | ")
+}
+
+// waitIdle returns once the process used less than 20 ms of CPU in 300 ms
+// (it has drained its socket and written out), or after 30 s.
+func waitIdle(ctx context.Context, pid int, exited <-chan struct{}) {
+	last, _ := procStats(pid)
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-exited:
+			return
+		case <-time.After(300 * time.Millisecond):
+		}
+		cpu, _ := procStats(pid)
+		if cpu-last < 0.02 {
+			return
+		}
+		last = cpu
+	}
+}
+
+// clockTicks is USER_HZ, 100 on every Linux architecture Go supports.
+const clockTicks = 100
+
+// procStats returns the process's utime+stime in seconds and VmHWM in KiB.
+func procStats(pid int) (cpu float64, hwmKiB uint64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err == nil {
+		// Fields after the command name, which may hold spaces: state is
+		// field 3, utime 14, stime 15.
+		s := string(b)
+		if i := strings.LastIndexByte(s, ')'); i >= 0 {
+			fs := strings.Fields(s[i+1:])
+			if len(fs) > 12 {
+				u, _ := strconv.ParseUint(fs[11], 10, 64)
+				k, _ := strconv.ParseUint(fs[12], 10, 64)
+				cpu = float64(u+k) / clockTicks
+			}
+		}
+	}
+	b, err = os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "VmHWM:") {
+				fs := strings.Fields(l)
+				if len(fs) >= 2 {
+					hwmKiB, _ = strconv.ParseUint(fs[1], 10, 64)
+				}
+			}
+		}
+	}
+	return cpu, hwmKiB
+}
+
+func readTrim(path string) string {
+	b, _ := os.ReadFile(path)
+	return strings.TrimSpace(string(b))
+}
+
+func machine(trawlBin, goflow2, nfdump string) Machine {
+	m := Machine{Cores: runtime.NumCPU(), Go: runtime.Version(), LoadAvg: readTrim("/proc/loadavg"),
+		Kernel: readTrim("/proc/sys/kernel/osrelease"), RmemMax: readTrim("/proc/sys/net/core/rmem_max")}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "model name") {
+				_, v, _ := strings.Cut(l, ":")
+				m.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	var vs []string
+	for _, c := range [][]string{{trawlBin, "version"}, {nfdump, "-V"}} {
+		out, err := exec.Command(c[0], c[1:]...).CombinedOutput()
+		if err == nil {
+			vs = append(vs, lastLines(string(out), 1))
+		}
+	}
+	// go install leaves goflow2 -v without a version; the build info has it.
+	if out, err := exec.Command("go", "version", "-m", goflow2).Output(); err == nil {
+		for _, l := range strings.Split(string(out), "\n") {
+			if f := strings.Fields(l); len(f) >= 3 && f[0] == "mod" {
+				vs = append(vs, "goflow2 "+f[2])
+			}
+		}
+	}
+	m.Versions = strings.Join(vs, "; ")
+	return m
+}
+
+// summarize groups steps by tool and format.
+func summarize(steps []Step) []Summary {
+	type key struct{ tool, format string }
+	var order []key
+	groups := map[key][]Step{}
+	for _, s := range steps {
+		k := key{s.Tool, s.Format}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], s)
+	}
+	var out []Summary
+	for _, k := range order {
+		sum := Summary{Tool: k.tool, Format: k.format}
+		byRep := map[int][]Step{}
+		maxRep := 0
+		for _, s := range groups[k] {
+			byRep[s.Rep] = append(byRep[s.Rep], s)
+			maxRep = max(maxRep, s.Rep)
+			sum.PeakRSSKiB = max(sum.PeakRSSKiB, s.PeakRSSKiB)
+			sum.GenLimited = sum.GenLimited || s.GenLimited
+		}
+		var cpus []float64
+		for r := 0; r <= maxRep; r++ {
+			best := 0.0
+			var bestStep *Step
+			ss := byRep[r]
+			sort.Slice(ss, func(i, j int) bool { return ss[i].Offered < ss[j].Offered })
+			for i := range ss {
+				if ss[i].Error != "" || ss[i].LossPct >= 0.1 {
+					break
+				}
+				best, bestStep = ss[i].Sent.Rate, &ss[i]
+			}
+			sum.MaxRate = append(sum.MaxRate, best)
+			if bestStep == nil && len(ss) > 0 && ss[0].Error == "" {
+				bestStep = &ss[0]
+			}
+			if bestStep != nil && bestStep.CPUPerMFlows > 0 {
+				cpus = append(cpus, bestStep.CPUPerMFlows)
+			}
+		}
+		sum.CPUPerMFlows = median(cpus)
+		out = append(out, sum)
+	}
+	return out
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}

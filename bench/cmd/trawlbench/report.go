@@ -1,0 +1,144 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+)
+
+// writeMarkdown prints the summary table and the loss curve table.
+func writeMarkdown(w io.Writer, rep *Report) {
+	m := rep.Machine
+	fmt.Fprintf(w, "Flow collectors side by side (%s): %s, %d cores, Linux %s, %s; load average at start %s, at end %s; net.core.rmem_max %s; %g s steps, %d exporters.\n",
+		rep.Time.Format("2006-01-02T15:04:05Z"), m.CPU, m.Cores, m.Kernel, m.Go, firstN(m.LoadAvg, 3), firstN(m.LoadAtEnd, 3), m.RmemMax, rep.StepSec, rep.Exporters)
+	if m.Versions != "" {
+		fmt.Fprintf(w, "Versions: %s.\n", m.Versions)
+	}
+	fmt.Fprintln(w)
+	reps := 0
+	for _, s := range rep.Steps {
+		reps = max(reps, s.Rep+1)
+	}
+	rateHdr := "max flows/s with loss < 0.1%"
+	if reps > 1 {
+		rateHdr += " (min / median / max)"
+	}
+	fmt.Fprintf(w, "| format | tool | %s | CPU s per M flows | peak RSS MiB | notes |\n|---|---|---:|---:|---:|---|\n", rateHdr)
+	for _, s := range rep.Summaries {
+		var notes []string
+		if s.GenLimited {
+			notes = append(notes, "generator-limited at the top step")
+		}
+		bad, errs, over, under, counted := 0, 0, 0, 0, 0
+		var worst int64
+		for _, st := range rep.Steps {
+			if st.Tool == s.Tool && st.Format == s.Format {
+				if st.Trawl != nil {
+					counted++
+				}
+				if st.Trawl != nil && !st.Trawl.MetricsTrue {
+					bad++
+				}
+				if st.Trawl != nil && st.Error == "" {
+					d := st.Trawl.LedgerMinusActual
+					if d > 0 {
+						over++
+					} else if d < 0 {
+						under++
+					}
+					if d*d > worst*worst {
+						worst = d
+					}
+				}
+				if st.Error != "" {
+					errs++
+				}
+			}
+		}
+		if counted > 0 {
+			if bad > 0 {
+				notes = append(notes, fmt.Sprintf("**metrics disagree with the spool in %d steps**", bad))
+			} else {
+				notes = append(notes, "metrics = spool in every step")
+			}
+			if over+under == 0 {
+				notes = append(notes, "ledger loss = actual loss in every step")
+			} else {
+				notes = append(notes, fmt.Sprintf("ledger loss ≠ actual loss in %d steps (%d over, %d under; worst %+d flows)", over+under, over, under, worst))
+			}
+		}
+		if errs > 0 {
+			notes = append(notes, fmt.Sprintf("%d steps failed (see JSON)", errs))
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %.2f | %.0f | %s |\n", s.Format, s.Tool, rateCell(s.MaxRate), s.CPUPerMFlows, float64(s.PeakRSSKiB)/1024, strings.Join(notes, "; "))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprint(w, "Loss % by offered rate (achieved generator rate in brackets when it fell short by more than 10%; – = not run, the tool had already failed at a lower rate):\n\n| format | tool |")
+	for _, r := range rep.Rates {
+		fmt.Fprintf(w, " %s |", human(r))
+	}
+	fmt.Fprint(w, "\n|---|---|")
+	for range rep.Rates {
+		fmt.Fprint(w, "---:|")
+	}
+	fmt.Fprintln(w)
+	for _, s := range rep.Summaries {
+		fmt.Fprintf(w, "| %s | %s |", s.Format, s.Tool)
+		for _, r := range rep.Rates {
+			var losses []float64
+			var ach []float64
+			failed := false
+			for _, st := range rep.Steps {
+				if st.Tool == s.Tool && st.Format == s.Format && st.Offered == r {
+					if st.Error != "" {
+						failed = true
+						continue
+					}
+					losses = append(losses, st.LossPct)
+					ach = append(ach, st.Sent.Rate)
+				}
+			}
+			switch {
+			case len(losses) == 0 && failed:
+				fmt.Fprint(w, " error |")
+			case len(losses) == 0:
+				fmt.Fprint(w, " – |")
+			default:
+				cell := fmt.Sprintf("%.3g", median(losses))
+				if a := median(ach); a < 0.9*r {
+					cell += " [" + human(a) + "]"
+				}
+				fmt.Fprintf(w, " %s |", cell)
+			}
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+func firstN(s string, n int) string {
+	f := strings.Fields(s)
+	if len(f) > n {
+		f = f[:n]
+	}
+	return strings.Join(f, " ")
+}
+
+// rateCell prints one rate, or min / median / max of several.
+func rateCell(v []float64) string {
+	if len(v) == 0 {
+		return "–"
+	}
+	cell := func(x float64) string {
+		if x == 0 {
+			return "< lowest step"
+		}
+		return human(x)
+	}
+	if len(v) == 1 {
+		return cell(v[0])
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	return cell(s[0]) + " / " + cell(s[len(s)/2]) + " / " + cell(s[len(s)-1])
+}

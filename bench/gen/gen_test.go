@@ -1,0 +1,196 @@
+package gen
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/trawlsec/trawl/event"
+	"github.com/trawlsec/trawl/flow"
+)
+
+// TestPacketsDecode: every generated packet decodes with trawl's decoder
+// to exactly the flows Exporter.Flow promises, with the header sequence
+// numbers each protocol defines, and templates come when they should.
+func TestPacketsDecode(t *testing.T) {
+	f := func(format Format, perPacket, tplEvery int, sizes []int) {
+		t.Helper()
+		d := flow.NewDecoder(flow.NewTemplates())
+		exps := []*Exporter{NewExporter(format, 3, tplEvery), NewExporter(format, 200, tplEvery)}
+		var k [2]uint64
+		var pkts [2]uint64
+		for pi, n := range sizes {
+			for ei, e := range exps {
+				from := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, byte(2 + e.ID())}), 4000)
+				wantTpl := format != V5 && (pkts[ei] == 0 || (tplEvery > 0 && pkts[ei]%uint64(tplEvery) == 0))
+				if e.SendsTemplate() != wantTpl {
+					t.Fatalf("%v packet %d: SendsTemplate %v, want %v", format, pi, e.SendsTemplate(), wantTpl)
+				}
+				pkt := e.AppendPacket(nil, n)
+				if len(pkt) > MaxPacket {
+					t.Fatalf("%v packet of %d bytes", format, len(pkt))
+				}
+				got := 0
+				info, err := d.Decode(from, pkt, func(ev *event.Event) {
+					if ev.Kind != event.KindFlow {
+						t.Fatalf("kind %v", ev.Kind)
+					}
+					w := e.Flow(k[ei] + uint64(got))
+					g := &ev.Flow
+					if g.SrcAddr != w.SrcAddr || g.DstAddr != w.DstAddr || g.NextHop != w.NextHop ||
+						g.SrcPort != w.SrcPort || g.DstPort != w.DstPort || g.Proto != w.Proto ||
+						g.TCPFlags != w.TCPFlags || g.IPTos != w.IPTos || g.Packets != w.Packets || g.Bytes != w.Bytes ||
+						g.InIf != w.InIf || g.OutIf != w.OutIf || g.SrcMask != w.SrcMask || g.DstMask != w.DstMask ||
+						g.TimeStartNs != w.StartMs*1e6 || g.TimeEndNs != w.EndMs*1e6 {
+						t.Fatalf("%v exporter %d flow %d:\n got %+v\nwant %+v", format, e.ID(), k[ei]+uint64(got), *g, w)
+					}
+					// v5 AS numbers are 16 bits on the wire.
+					if format != V5 && (g.SrcAS != w.SrcAS || g.DstAS != w.DstAS) {
+						t.Fatalf("%v AS %d/%d, want %d/%d", format, g.SrcAS, g.DstAS, w.SrcAS, w.DstAS)
+					}
+					got++
+				})
+				if err != nil {
+					t.Fatalf("%v exporter %d packet %d: %v", format, e.ID(), pi, err)
+				}
+				want := n
+				if m := e.MaxPerPacket(); want > m {
+					want = m
+				}
+				if got != want || info.Records != want {
+					t.Fatalf("%v packet %d: %d flows (info %d), want %d", format, pi, got, info.Records, want)
+				}
+				var wantSeq uint64
+				switch format {
+				case V5, IPFIX:
+					wantSeq = k[ei]
+				case V9:
+					wantSeq = pkts[ei]
+				}
+				if uint64(info.SequenceNum) != wantSeq {
+					t.Fatalf("%v exporter %d packet %d: sequence %d, want %d", format, e.ID(), pi, info.SequenceNum, wantSeq)
+				}
+				if wantTpl != (info.TemplatesLearned == 1) {
+					t.Fatalf("%v packet %d: templates learned %d, want template %v", format, pi, info.TemplatesLearned, wantTpl)
+				}
+				k[ei] += uint64(got)
+				pkts[ei]++
+				if e.Flows() != k[ei] || e.Packets() != pkts[ei] {
+					t.Fatalf("exporter counts %d/%d, want %d/%d", e.Flows(), e.Packets(), k[ei], pkts[ei])
+				}
+			}
+		}
+	}
+	sizes := []int{30, 1, 17, 30, 30, 1000, 5, 30, 30, 30, 2}
+	f(V5, 30, 0, sizes)
+	f(V9, 24, 3, sizes)
+	f(V9, 24, 0, sizes)
+	f(IPFIX, 19, 4, sizes)
+	f(IPFIX, 19, 1, sizes)
+}
+
+// TestFlowMix: the field mix is what the doc says, and distinct flows differ.
+func TestFlowMix(t *testing.T) {
+	e := NewExporter(V5, 1, 0)
+	var tcp, udp, icmp int
+	seen := map[Flow]bool{}
+	const n = 20000
+	for k := uint64(0); k < n; k++ {
+		fl := e.Flow(k)
+		switch fl.Proto {
+		case 6:
+			tcp++
+		case 17:
+			udp++
+		case 1:
+			icmp++
+		default:
+			t.Fatalf("proto %d", fl.Proto)
+		}
+		if fl.Packets < 1 || fl.Packets > 64 || fl.Bytes < 40*fl.Packets || fl.Bytes > 1500*fl.Packets {
+			t.Fatalf("flow %d: %d packets %d bytes", k, fl.Packets, fl.Bytes)
+		}
+		if fl.StartMs > fl.EndMs {
+			t.Fatalf("flow %d ends before it starts", k)
+		}
+		seen[fl] = true
+	}
+	if len(seen) != n {
+		t.Errorf("%d distinct flows of %d", len(seen), n)
+	}
+	if tcp < n*65/100 || tcp > n*75/100 || udp < n*20/100 || udp > n*30/100 || icmp < n*3/100 || icmp > n*7/100 {
+		t.Errorf("mix tcp %d udp %d icmp %d of %d", tcp, udp, icmp, n)
+	}
+}
+
+// TestSend: exact counts over loopback, from distinct exporter addresses,
+// and pacing holds the rate.
+func TestSend(t *testing.T) {
+	f := func(format Format, flows uint64, rate float64, exporters int) {
+		t.Helper()
+		pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pc.Close()
+		pc.SetReadBuffer(8 << 20)
+		target := pc.LocalAddr().(*net.UDPAddr).AddrPort()
+		type got struct {
+			flows, packets uint64
+			from           map[netip.Addr]bool
+		}
+		done := make(chan got, 1)
+		go func() {
+			g := got{from: map[netip.Addr]bool{}}
+			d := flow.NewDecoder(flow.NewTemplates())
+			buf := make([]byte, 65536)
+			for {
+				pc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+				n, from, err := pc.ReadFromUDPAddrPort(buf)
+				if err != nil {
+					done <- g
+					return
+				}
+				g.packets++
+				g.from[from.Addr()] = true
+				info, _ := d.Decode(from, buf[:n], func(*event.Event) {})
+				g.flows += uint64(info.Records)
+			}
+		}()
+		res, err := Send(context.Background(), SendConfig{Format: format, Target: target, Exporters: exporters, Flows: flows, Rate: rate})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := <-done
+		if res.Flows != flows || g.flows != flows || g.packets != res.Packets {
+			t.Fatalf("%v: sent %d flows in %d packets, received %d in %d, want %d", format, res.Flows, res.Packets, g.flows, g.packets, flows)
+		}
+		if len(g.from) != exporters {
+			t.Errorf("%d exporter addresses, want %d", len(g.from), exporters)
+		}
+		if rate > 0 {
+			min := time.Duration(float64(flows)/rate*0.9*1e9) - time.Millisecond
+			if res.Elapsed < min {
+				t.Errorf("%d flows at %v/s took %v, want ≥ %v", flows, rate, res.Elapsed, min)
+			}
+		}
+	}
+	f(V5, 10_007, 0, 5)
+	f(V9, 5_003, 0, 3)
+	f(IPFIX, 5_000, 0, 7)
+	f(IPFIX, 20_000, 100_000, 4)
+}
+
+// TestAppendPacketAllocs: building packets into a reused buffer allocates
+// nothing, so the sender's ceiling is the kernel, not the GC.
+func TestAppendPacketAllocs(t *testing.T) {
+	for _, f := range []Format{V5, V9, IPFIX} {
+		e := NewExporter(f, 1, 2)
+		buf := make([]byte, 0, MaxPacket)
+		if n := testing.AllocsPerRun(100, func() { buf = e.AppendPacket(buf[:0], 30) }); n != 0 {
+			t.Errorf("%v: %v allocs per packet", f, n)
+		}
+	}
+}
