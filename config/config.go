@@ -314,7 +314,7 @@ func (c *Config) applyDefaults() {
 		c.Frames.MaxLatency = Duration(200 * time.Millisecond)
 	}
 	if c.Frames.Compression == "" {
-		c.Frames.Compression = "fastest"
+		c.Frames.Compression = "s2"
 	}
 	for name, in := range c.Inputs {
 		if in.RingSize == 0 {
