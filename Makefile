@@ -17,6 +17,7 @@ FUZZ_TARGETS := \
 	./flow:FuzzDecodeV5 \
 	./flow:FuzzDecodeV9 \
 	./flow:FuzzDecodeIPFIX \
+	./flow:FuzzDecodeSFlow \
 	./flow:FuzzLoadSnapshot
 
 .PHONY: all build run test test-go fuzz fuzz-short bench bench-flows generate deps vet clean
