@@ -44,6 +44,47 @@ type seqState struct {
 	avg       uint32 // v9: records per packet, fixed point x16, moving average
 }
 
+// observe folds one packet's record count into the moving average used to
+// estimate the flows in lost packets (fixed point ×16).
+func (st *seqState) observe(records int) {
+	n := uint32(min(records, 1<<16)) * 16
+	if st.avg == 0 {
+		st.avg = n
+	} else {
+		st.avg = (st.avg*7 + n) / 8
+	}
+}
+
+// judge classifies a packet whose sequence number is diff past the
+// expected one: loss (counted in packets when perPacket, estimated in flows
+// from the average), an exporter restart or a jump too large to be loss
+// (Resync), or a late packet. It returns false for a late packet, which
+// leaves the expectation with the newest one.
+func (st *seqState) judge(r *SeqResult, seq uint32, diff, gapMax, reorder int32, perPacket bool) bool {
+	switch {
+	case !st.valid:
+		r.Resync = true
+	case diff == 0:
+	case diff > 0 && diff <= gapMax:
+		if perPacket {
+			r.LostPackets = uint64(diff)
+			r.LostFlows = uint64(diff) * uint64(st.avg) / 16
+		} else {
+			r.LostFlows = uint64(diff)
+		}
+	case diff < 0 && seq <= 1:
+		// Counters restart at 0 (v9 exporters and sFlow agents at 0 or 1).
+		r.Resync = true
+	case diff < 0 && diff >= -reorder && st.late < maxLate-1:
+		st.late++
+		r.Reordered = true
+		return false
+	default:
+		r.Resync = true
+	}
+	return true
+}
+
 // maxLate is how many packets in a row may come late before the exporter
 // is taken to have restarted below its old count: reordering delays a
 // packet or two, not a stream.
@@ -84,12 +125,7 @@ func (s *SeqTracker) Track(exporter netip.Addr, info *PacketInfo) SeqResult {
 	if info.Version == 9 {
 		gapMax, reorder = maxPacketGap, packetReorderWin
 		if info.Records > 0 {
-			n := uint32(min(info.Records, 1<<16)) * 16
-			if st.avg == 0 {
-				st.avg = n
-			} else {
-				st.avg = (st.avg*7 + n) / 8
-			}
+			st.observe(info.Records)
 		}
 	}
 	var r SeqResult
@@ -110,27 +146,8 @@ func (s *SeqTracker) Track(exporter netip.Addr, info *PacketInfo) SeqResult {
 			diff = 0
 		}
 	}
-	switch {
-	case !st.valid:
-		r.Resync = true
-	case diff == 0:
-	case diff > 0 && diff <= gapMax:
-		if info.Version == 9 {
-			r.LostPackets = uint64(diff)
-			r.LostFlows = uint64(diff) * uint64(st.avg) / 16
-		} else {
-			r.LostFlows = uint64(diff)
-		}
-	case diff < 0 && seq <= 1:
-		// Counters restart at 0 (v9 exporters at 0 or 1).
-		r.Resync = true
-	case diff < 0 && diff >= -reorder && st.late < maxLate-1:
-		// A late packet: the expectation stays with the newest.
-		st.late++
-		r.Reordered = true
+	if !st.judge(&r, seq, diff, gapMax, reorder, info.Version == 9) {
 		return r
-	default:
-		r.Resync = true
 	}
 	st.valid = true
 	st.late = 0

@@ -529,31 +529,11 @@ func (s *SeqTracker) TrackSFlow(info *SFlowInfo) SeqResult {
 		st = new(seqState)
 		s.states[k] = st
 	}
-	n := uint32(min(info.FlowSamples, 1<<16)) * 16
-	if st.avg == 0 {
-		st.avg = n
-	} else {
-		st.avg = (st.avg*7 + n) / 8
-	}
+	st.observe(info.FlowSamples)
 	seq := info.SequenceNum
 	var r SeqResult
-	diff := int32(seq - st.next)
-	switch {
-	case !st.valid:
-		r.Resync = true
-	case diff == 0:
-	case diff > 0 && diff <= maxPacketGap:
-		r.LostPackets = uint64(diff)
-		r.LostFlows = uint64(diff) * uint64(st.avg) / 16
-	case diff < 0 && seq <= 1:
-		// Agents start counting at 1 (some at 0).
-		r.Resync = true
-	case diff < 0 && diff >= -packetReorderWin && st.late < maxLate-1:
-		st.late++
-		r.Reordered = true
+	if !st.judge(&r, seq, int32(seq-st.next), maxPacketGap, packetReorderWin, true) {
 		return r
-	default:
-		r.Resync = true
 	}
 	st.valid = true
 	st.late = 0
