@@ -135,6 +135,7 @@ func (in *NetflowInput) Run(ctx, hard context.Context) error {
 			select {
 			case <-t.C:
 				in.overflow.Set(in.ln.Stats().Overflow)
+				in.retryPending()
 			case <-done:
 				return
 			}
@@ -144,7 +145,23 @@ func (in *NetflowInput) Run(ctx, hard context.Context) error {
 	close(done)
 	in.ln.Close()
 	in.overflow.Set(in.ln.Stats().Overflow)
+	// Data held for a template that came on another socket is decoded
+	// before the input stops, not left behind.
+	in.retryPending()
 	return err
+}
+
+// retryPending gives every socket's decoder a chance to decode data it holds
+// for a template another socket has learned since, so it does not wait for
+// that socket's next packet. Each worker is taken from the pool, so this
+// never runs beside the socket goroutine using it.
+func (in *NetflowInput) retryPending() {
+	for i := 0; i < cap(in.state); i++ {
+		w := <-in.state
+		w.now = time.Now().UnixNano()
+		w.dec.RetryPending(w.emit)
+		in.state <- w
+	}
 }
 
 func (in *NetflowInput) handle(batch []udp.Datagram) {

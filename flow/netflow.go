@@ -250,6 +250,7 @@ func (d *Decoder) decodeTemplated(version uint16, pkt []byte, fn func(e *event.E
 		}
 		off += l
 	}
+	d.packets++
 	d.retryPending(fn)
 	return notFound
 }

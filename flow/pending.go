@@ -101,7 +101,6 @@ func (d *Decoder) compactPending(need int) {
 // retryPending decodes the held sets whose template has arrived, here or
 // in another Decoder, and gives up those too old.
 func (d *Decoder) retryPending(fn func(e *event.Event)) {
-	d.packets++
 	if len(d.pend) == 0 {
 		return
 	}
@@ -136,4 +135,20 @@ func (d *Decoder) retryPending(fn func(e *event.Event)) {
 		d.pendBuf = d.pendBuf[:0]
 	}
 	d.ev.Source = src
+}
+
+// RetryPending decodes the held data sets whose template has arrived since
+// they were held, in this Decoder or another sharing its Templates, hands
+// their records to fn, and returns their count. Decode does this on every
+// v9/IPFIX packet; an input also calls it while a socket is quiet and
+// before it stops, so held data does not wait for that socket's next
+// packet. Not safe for concurrent use with Decode on the same Decoder.
+func (d *Decoder) RetryPending(fn func(e *event.Event)) int {
+	if len(d.pend) == 0 {
+		return 0
+	}
+	d.info = PacketInfo{}
+	d.pendGen = d.t.gen.Load() - 1 // look even if no template arrived since the last try
+	d.retryPending(fn)
+	return d.info.PendingRecords
 }

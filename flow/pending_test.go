@@ -28,6 +28,24 @@ func TestPendingDataBeforeTemplate(t *testing.T) {
 	if _, err := other.Decode(exporterA, tpl, fn); err != nil || len(got) != 0 {
 		t.Fatalf("template in the other decoder: %v, %d flows", err, len(got))
 	}
+	// RetryPending delivers them without waiting for d's next packet, and
+	// only once.
+	if n := d.RetryPending(fn); n != 2 || len(got) != 2 {
+		t.Fatalf("RetryPending: %d records, %d flows", n, len(got))
+	}
+	if n := d.RetryPending(fn); n != 0 || len(got) != 2 {
+		t.Fatalf("second RetryPending: %d records, %d flows", n, len(got))
+	}
+	got, sources = got[:0], sources[:0]
+	// The same again, now delivered by d's next packet.
+	d = NewDecoder(NewTemplates())
+	other = NewDecoder(d.t)
+	if _, err := d.Decode(exporterA, data, fn); !errors.Is(err, ErrTemplateNotFound) {
+		t.Fatalf("held again: %v", err)
+	}
+	if _, err := other.Decode(exporterA, tpl, fn); err != nil {
+		t.Fatal(err)
+	}
 	// Any later packet of d (here another exporter's) delivers them.
 	info, err = d.Decode(exporterB, ipfixPacket(1, 0, 9).bytes(), fn)
 	if err != nil || info.PendingRecords != 2 || info.Records != 0 || len(got) != 2 {
