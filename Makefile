@@ -57,9 +57,12 @@ fuzz-short:
 fuzz:
 	$(MAKE) fuzz-short FUZZTIME=5m
 
-# Benchmarks, reported as ratios against peers measured in the same run.
+# Benchmarks, reported as ratios against peers measured in the same run:
+# the package and end-to-end benchmarks (about 2 minutes), then the flow
+# collectors side by side (about 4 minutes).
 bench: build
 	./scripts/bench.sh
+	./scripts/bench-flows.sh
 
 # Flow collectors side by side (trawl, goflow2, nfcapd) on the same NetFlow
 # v5/v9/IPFIX traffic: loss versus offered rate, CPU per flow, peak RSS.
