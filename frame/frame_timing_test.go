@@ -427,3 +427,71 @@ func BenchmarkDecode(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkFramer measures only what trawl's framer goroutine does per
+// frame: events arrive already encoded (the inputs encode them into the
+// ring), so it is Builder.Add of each record, then AppendFrame. Compare
+// BenchmarkEncode, which also encodes the events, for the whole cost of an
+// event wherever it is paid.
+func BenchmarkFramer(b *testing.B) {
+	for _, c := range benchCases {
+		for _, codec := range encodeCodecs {
+			b.Run(c.name+"/"+codec.name, func(b *testing.B) { benchFramer(b, c, codec.level) })
+		}
+	}
+}
+
+func benchFramer(b *testing.B, c benchCase, level Level) {
+	evs := c.gen(rand.New(rand.NewPCG(1, uint64(c.kind))), benchPoolEvents)
+	recs := make([][]byte, len(evs))
+	for i := range evs {
+		recs[i] = event.AppendBinary(nil, &evs[i])
+	}
+	enc, err := NewEncoder(EncoderOptions{Level: level})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := Header{Kind: c.kind, Input: []byte(c.input), Observer: []byte("trawl-node-01.example.com")}
+	var (
+		bl         Builder
+		out        []byte
+		k          int
+		raw, store int64
+		frames     int64
+	)
+	fill := func() {
+		bl.Reset()
+		for range benchFrameEvents {
+			bl.Add(recs[k])
+			if k++; k == len(recs) {
+				k = 0
+			}
+		}
+	}
+	for range benchPoolEvents / benchFrameEvents {
+		fill()
+		if out, err = enc.AppendFrame(out[:0], h, &bl); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	cpu0, cpuOK := processCPUTime()
+	for b.Loop() {
+		fill()
+		h.FirstSeq += benchFrameEvents
+		if out, err = enc.AppendFrame(out[:0], h, &bl); err != nil {
+			b.Fatal(err)
+		}
+		raw += int64(bl.Bytes())
+		store += int64(len(out))
+		frames++
+	}
+	cpu1, _ := processCPUTime()
+	events := float64(frames * benchFrameEvents)
+	b.SetBytes(raw / frames)
+	b.ReportMetric(events/b.Elapsed().Seconds(), "events/s")
+	if cpu := (cpu1 - cpu0).Seconds(); cpuOK && cpu > 0 {
+		b.ReportMetric(events/cpu, "events/cpu-s")
+	}
+	b.ReportMetric(float64(raw)/float64(store), "ratio")
+}
