@@ -107,6 +107,8 @@ inputs:
 	}
 	n.cmd = exec.Command(trawlBinary(t), "run", "-c", cfgPath)
 	n.cmd.Stderr = n.stderr
+	// A test binary killed by its timeout must not leave a node running.
+	n.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := n.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
