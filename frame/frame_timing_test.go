@@ -276,8 +276,18 @@ func fillBuilder(b *Builder, evs []event.Event, k *int, rec []byte) []byte {
 	return rec
 }
 
-func benchEncode(b *testing.B, c benchCase, level Level) {
+// benchEncode seals frames of the case's events at level. With
+// preEncoded the events are encoded once up front, as the framer receives
+// them from the ring; otherwise encoding each event is part of the cost.
+func benchEncode(b *testing.B, c benchCase, level Level, preEncoded bool) {
 	evs := c.gen(rand.New(rand.NewPCG(1, uint64(c.kind))), benchPoolEvents)
+	var recs [][]byte
+	if preEncoded {
+		recs = make([][]byte, len(evs))
+		for i := range evs {
+			recs[i] = event.AppendBinary(nil, &evs[i])
+		}
+	}
 	enc, err := NewEncoder(EncoderOptions{Level: level})
 	if err != nil {
 		b.Fatal(err)
@@ -290,10 +300,23 @@ func benchEncode(b *testing.B, c benchCase, level Level) {
 		raw, store int64
 		frames     int64
 	)
+	fill := func() {
+		if !preEncoded {
+			rec = fillBuilder(&bl, evs, &k, rec)
+			return
+		}
+		bl.Reset()
+		for range benchFrameEvents {
+			bl.Add(recs[k])
+			if k++; k == len(recs) {
+				k = 0
+			}
+		}
+	}
 	// Warm up the buffers over every batch of the pool so that the loop
 	// measures the steady state.
 	for range benchPoolEvents / benchFrameEvents {
-		rec = fillBuilder(&bl, evs, &k, rec)
+		fill()
 		if out, err = enc.AppendFrame(out[:0], h, &bl); err != nil {
 			b.Fatal(err)
 		}
@@ -301,7 +324,7 @@ func benchEncode(b *testing.B, c benchCase, level Level) {
 	b.ReportAllocs()
 	cpu0, cpuOK := processCPUTime()
 	for b.Loop() {
-		rec = fillBuilder(&bl, evs, &k, rec)
+		fill()
 		h.FirstSeq += benchFrameEvents
 		h.Created = time.Now().UnixNano()
 		if out, err = enc.AppendFrame(out[:0], h, &bl); err != nil {
@@ -343,7 +366,7 @@ var encodeCodecs = []struct {
 func BenchmarkEncode(b *testing.B) {
 	for _, c := range benchCases {
 		for _, codec := range encodeCodecs {
-			b.Run(c.name+"/"+codec.name, func(b *testing.B) { benchEncode(b, c, codec.level) })
+			b.Run(c.name+"/"+codec.name, func(b *testing.B) { benchEncode(b, c, codec.level, false) })
 		}
 	}
 }
@@ -354,7 +377,7 @@ func BenchmarkEncode(b *testing.B) {
 func BenchmarkEncodeLevel(b *testing.B) {
 	for _, c := range benchCases {
 		for _, level := range []Level{LevelNone, LevelDefault, LevelBetter, LevelS2Better} {
-			b.Run(c.name+"/"+level.String(), func(b *testing.B) { benchEncode(b, c, level) })
+			b.Run(c.name+"/"+level.String(), func(b *testing.B) { benchEncode(b, c, level, false) })
 		}
 	}
 }
@@ -436,62 +459,7 @@ func BenchmarkDecode(b *testing.B) {
 func BenchmarkFramer(b *testing.B) {
 	for _, c := range benchCases {
 		for _, codec := range encodeCodecs {
-			b.Run(c.name+"/"+codec.name, func(b *testing.B) { benchFramer(b, c, codec.level) })
+			b.Run(c.name+"/"+codec.name, func(b *testing.B) { benchEncode(b, c, codec.level, true) })
 		}
 	}
-}
-
-func benchFramer(b *testing.B, c benchCase, level Level) {
-	evs := c.gen(rand.New(rand.NewPCG(1, uint64(c.kind))), benchPoolEvents)
-	recs := make([][]byte, len(evs))
-	for i := range evs {
-		recs[i] = event.AppendBinary(nil, &evs[i])
-	}
-	enc, err := NewEncoder(EncoderOptions{Level: level})
-	if err != nil {
-		b.Fatal(err)
-	}
-	h := Header{Kind: c.kind, Input: []byte(c.input), Observer: []byte("trawl-node-01.example.com")}
-	var (
-		bl         Builder
-		out        []byte
-		k          int
-		raw, store int64
-		frames     int64
-	)
-	fill := func() {
-		bl.Reset()
-		for range benchFrameEvents {
-			bl.Add(recs[k])
-			if k++; k == len(recs) {
-				k = 0
-			}
-		}
-	}
-	for range benchPoolEvents / benchFrameEvents {
-		fill()
-		if out, err = enc.AppendFrame(out[:0], h, &bl); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportAllocs()
-	cpu0, cpuOK := processCPUTime()
-	for b.Loop() {
-		fill()
-		h.FirstSeq += benchFrameEvents
-		if out, err = enc.AppendFrame(out[:0], h, &bl); err != nil {
-			b.Fatal(err)
-		}
-		raw += int64(bl.Bytes())
-		store += int64(len(out))
-		frames++
-	}
-	cpu1, _ := processCPUTime()
-	events := float64(frames * benchFrameEvents)
-	b.SetBytes(raw / frames)
-	b.ReportMetric(events/b.Elapsed().Seconds(), "events/s")
-	if cpu := (cpu1 - cpu0).Seconds(); cpuOK && cpu > 0 {
-		b.ReportMetric(events/cpu, "events/cpu-s")
-	}
-	b.ReportMetric(float64(raw)/float64(store), "ratio")
 }
