@@ -78,6 +78,16 @@ type pipeline struct {
 
 	acks chan ack
 
+	// durablePos is the ring position below which every record is in a
+	// frame the spool reports durable; durableCh is closed and replaced
+	// each time it advances. lostFrame is set once a sealed frame could
+	// not be written: from then on no acknowledgement is given, so a
+	// sender that retransmits unacknowledged messages (RELP) resends them.
+	durablePos atomic.Uint64
+	durableMu  sync.Mutex
+	durableCh  chan struct{}
+	lostFrame  atomic.Bool
+
 	spillMu  sync.Mutex
 	spillEnc *frame.Encoder
 	spillB   frame.Builder
@@ -88,8 +98,9 @@ type pipeline struct {
 }
 
 type ack struct {
-	end   disk.Pos
-	count int
+	end     disk.Pos
+	count   int
+	ringEnd uint64 // ring position after the frame's last record; 0 for spill frames
 }
 
 type pipelineConfig struct {
@@ -122,6 +133,7 @@ func newPipeline(pc pipelineConfig, sp spoolAppender, led *ledger.Input, spoolDe
 		spoolErrs:  led.Errors("spool_retry"),
 		delivered:  spoolDelivered,
 		acks:       make(chan ack, 1024),
+		durableCh:  make(chan struct{}),
 		framerDone: make(chan struct{}),
 		ackerDone:  make(chan struct{}),
 	}
@@ -197,6 +209,75 @@ func (pr *Producer) Emit(ctx context.Context, ev *event.Event, size int) error {
 	}
 }
 
+// EmitTicket is Emit for inputs that acknowledge their senders: it always
+// blocks while the ring is full, whatever the input's policy (the sender's
+// window is the backpressure), and returns a ticket for
+// [pipeline.waitDurable]. An error means the event was not accepted.
+func (pr *Producer) EmitTicket(ctx context.Context, ev *event.Event, size int) (uint64, error) {
+	p := pr.p
+	pr.buf = event.AppendBinary(pr.buf[:0], ev)
+	p.led.Received.Inc()
+	p.led.ReceivedBytes.Add(size)
+	pos, err := p.ring.PutPos(ctx, pr.buf)
+	if err != nil {
+		p.dropStop.Inc()
+		return 0, fmt.Errorf("input %q: event not accepted: %w", p.name, err)
+	}
+	return pos, nil
+}
+
+// errNotDurable is returned by waitDurable once a frame was lost: the
+// event behind the ticket may never reach the spool.
+var errNotDurable = errors.New("a frame could not be written to the spool")
+
+// waitDurable blocks until the event behind ticket (from EmitTicket) is in
+// a frame the spool reports durable, or ctx ends.
+func (p *pipeline) waitDurable(ctx context.Context, ticket uint64) error {
+	for {
+		if p.lostFrame.Load() {
+			return errNotDurable
+		}
+		if p.durablePos.Load() > ticket {
+			return nil
+		}
+		p.durableMu.Lock()
+		ch := p.durableCh
+		p.durableMu.Unlock()
+		// Re-check after taking the channel: an advance between the load
+		// above and here closed the previous channel, not ch.
+		if p.durablePos.Load() > ticket || p.lostFrame.Load() {
+			continue
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// advanceDurable records that every ring position below pos is durable and
+// wakes the waiters.
+func (p *pipeline) advanceDurable(pos uint64) {
+	if pos <= p.durablePos.Load() {
+		return
+	}
+	p.durableMu.Lock()
+	p.durablePos.Store(pos)
+	close(p.durableCh)
+	p.durableCh = make(chan struct{})
+	p.durableMu.Unlock()
+}
+
+// failDurable marks that a frame was lost and wakes the waiters.
+func (p *pipeline) failDurable() {
+	p.durableMu.Lock()
+	p.lostFrame.Store(true)
+	close(p.durableCh)
+	p.durableCh = make(chan struct{})
+	p.durableMu.Unlock()
+}
+
 // spill writes one event as a frame of its own, uncompressed, straight to
 // the spool. It serialises spilling producers; the framer keeps running.
 func (p *pipeline) spill(ctx context.Context, rec []byte) error {
@@ -242,7 +323,9 @@ func (p *pipeline) framer(stop context.Context, enc *frame.Encoder) {
 		batch   [][]byte
 		started time.Time // when the oldest record of the open frame arrived
 	)
-	seal := func() {
+	// seal writes the open frame; ringEnd is the ring position after its
+	// last record.
+	seal := func(ringEnd uint64) {
 		if b.Len() == 0 {
 			return
 		}
@@ -254,25 +337,27 @@ func (p *pipeline) framer(stop context.Context, enc *frame.Encoder) {
 		if err != nil {
 			p.logf("input %s: cannot encode frame: %v", p.name, err)
 			p.dropSpool.Add(n)
+			p.failDurable()
 			return
 		}
 		end, err := p.appendRetry(stop, out)
 		if err != nil {
 			p.logf("input %s: %d events lost: %v", p.name, n, err)
 			p.dropSpool.Add(n)
+			p.failDurable()
 			return
 		}
-		p.acks <- ack{end: end, count: n}
+		p.acks <- ack{end: end, count: n, ringEnd: ringEnd}
 	}
 	maxLatency := p.limits.MaxLatency
 	for {
 		batch = p.ring.Peek(batch[:0], 512)
 		if len(batch) == 0 {
 			if b.Len() > 0 && time.Since(started) >= maxLatency {
-				seal()
+				seal(p.ring.Head())
 			}
 			if p.ring.Closed() && p.ring.Len() == 0 {
-				seal()
+				seal(p.ring.Head())
 				return
 			}
 			wait := time.Second
@@ -287,16 +372,17 @@ func (p *pipeline) framer(stop context.Context, enc *frame.Encoder) {
 		if b.Len() == 0 {
 			started = time.Now()
 		}
-		for _, rec := range batch {
+		head := p.ring.Head()
+		for i, rec := range batch {
 			b.Add(rec)
 			if p.limits.Full(&b) {
-				seal()
+				seal(head + uint64(i) + 1)
 				started = time.Now()
 			}
 		}
 		p.ring.Release(len(batch))
 		if b.Len() > 0 && time.Since(started) >= maxLatency {
-			seal()
+			seal(p.ring.Head())
 		}
 	}
 }
@@ -341,9 +427,13 @@ func (p *pipeline) acker() {
 		// happens after every acker is done; background ctx is right.
 		if err := p.spool.WaitDurable(context.Background(), a.end); err != nil {
 			p.logf("input %s: frame not confirmed durable: %v", p.name, err)
+			p.failDurable()
 			continue
 		}
 		p.led.Delivered.Add(a.count)
 		p.delivered.Add(a.count)
+		if a.ringEnd != 0 {
+			p.advanceDurable(a.ringEnd)
+		}
 	}
 }

@@ -203,3 +203,89 @@ func TestPipelineRetriesFullDisk(t *testing.T) {
 		t.Fatalf("dropped spool_error = %d", got)
 	}
 }
+
+// gatedSpool holds WaitDurable until its gate opens, so a test can watch
+// what an acknowledging input would do before and after the fsync.
+type gatedSpool struct {
+	*disk.Spool
+	gate chan struct{}
+}
+
+func (g gatedSpool) WaitDurable(ctx context.Context, p disk.Pos) error {
+	select {
+	case <-g.gate:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return g.Spool.WaitDurable(ctx, p)
+}
+
+// TestWaitDurableFollowsSpool checks the acknowledgement RELP builds on: a
+// ticket from EmitTicket is not reported durable while the spool has not
+// confirmed its frame, and is as soon as it has, for every ticket.
+func TestWaitDurableFollowsSpool(t *testing.T) {
+	sp, err := disk.Open(disk.Options{Dir: t.TempDir(), Fsync: disk.FsyncAlways})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	gs := gatedSpool{Spool: sp, gate: make(chan struct{})}
+	set := metrics.NewSet()
+	led := ledger.New(set).Input("relp", "syslog")
+	limits := frame.BatchLimits{MaxEvents: 7, MaxBytes: 1 << 20, MaxLatency: 2 * time.Millisecond}
+	p, err := newPipeline(pipelineConfig{name: "relp", kind: event.KindSyslog, observer: "test", policy: DropNewest,
+		ringSlots: 4, limits: limits}, gs, led, set.NewCounter("spool"), t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// EmitTicket blocks on the small ring even though the policy is
+	// drop_newest, so all 50 are accepted.
+	const n = 50
+	tickets := make(chan uint64, n)
+	go func() {
+		pr := p.producer()
+		var ev event.Event
+		for i := range n {
+			ev.Reset()
+			ev.Kind = event.KindSyslog
+			ev.Syslog.Message = fmt.Appendf(nil, "message %d", i)
+			tk, err := pr.EmitTicket(context.Background(), &ev, 10)
+			if err != nil {
+				t.Error(err)
+			}
+			tickets <- tk
+		}
+		close(tickets)
+	}()
+	first := <-tickets
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	if err := p.waitDurable(ctx, first); err == nil {
+		t.Fatal("ticket reported durable before the spool confirmed any frame")
+	}
+	cancel()
+	close(gs.gate)
+	all := []uint64{first}
+	for tk := range tickets {
+		all = append(all, tk)
+	}
+	for i, tk := range all {
+		if tk != uint64(i) {
+			t.Fatalf("ticket %d is %d", i, tk)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := p.waitDurable(ctx, tk); err != nil {
+			t.Fatalf("ticket %d: %v", tk, err)
+		}
+		cancel()
+	}
+	p.closeAndWait()
+	if got := led.Delivered.Get(); got != n {
+		t.Fatalf("delivered %d, want %d", got, n)
+	}
+	if got := led.Dropped(ledger.ReasonRingFull).Get(); got != 0 {
+		t.Fatalf("%d dropped on a full ring; EmitTicket must block", got)
+	}
+}

@@ -201,40 +201,61 @@ func (r *Ring) wakeConsumer() {
 // not stored. p may be reused as soon as Put returns. When the ring is not
 // full, Put costs the same as TryPut and does not allocate.
 func (r *Ring) Put(ctx context.Context, p []byte) error {
-	err := r.TryPut(p)
+	_, err := r.PutPos(ctx, p)
+	return err
+}
+
+// PutPos is [Ring.Put] that also returns the position p was stored at.
+// Positions count every record ever put, from 0, in the order the consumer
+// receives them, so an input that must acknowledge its sender (RELP) can
+// tell, by comparing with the consumer's [Ring.Head], when its record has
+// been taken and, through the consumer's own bookkeeping, made durable.
+func (r *Ring) PutPos(ctx context.Context, p []byte) (uint64, error) {
+	pos, err := r.claim()
+	if err == nil {
+		r.commit(pos, p)
+		return pos, nil
+	}
 	if err != ErrFull {
-		return err
+		return 0, err
 	}
 	return r.putSlow(ctx, p)
 }
 
-func (r *Ring) putSlow(ctx context.Context, p []byte) error {
+func (r *Ring) putSlow(ctx context.Context, p []byte) (uint64, error) {
+	tryPut := func() (uint64, error) {
+		pos, err := r.claim()
+		if err == nil {
+			r.commit(pos, p)
+		}
+		return pos, err
+	}
 	for range putSpins {
 		runtime.Gosched()
-		if err := r.TryPut(p); err != ErrFull {
-			return err
+		if pos, err := tryPut(); err != ErrFull {
+			return pos, err
 		}
 	}
 	ctxDone := ctx.Done()
 	for {
 		if err := ctx.Err(); err != nil {
-			return err
+			return 0, err
 		}
 		// Announce before re-checking: a Release that frees a slot after
 		// our check sees waiters > 0 and sends a token.
 		r.waiters.Add(1)
-		err := r.TryPut(p)
+		pos, err := tryPut()
 		if err == ErrFull {
 			select {
 			case <-r.space:
 			case <-r.done:
 			case <-ctxDone:
 			}
-			err = r.TryPut(p)
+			pos, err = tryPut()
 		}
 		r.waiters.Add(-1)
 		if err != ErrFull {
-			return err
+			return pos, err
 		}
 	}
 }
@@ -289,6 +310,11 @@ func (r *Ring) wakeProducers(k int64) {
 		}
 	}
 }
+
+// Head returns the read position: the position of the first record the
+// next [Ring.Peek] returns. Every record put at a lower position has been
+// released. Consumer side only.
+func (r *Ring) Head() uint64 { return r.head }
 
 // Wait blocks the consumer until the record at the read position is
 // committed, the ring is closed and drained, or d elapses, and reports

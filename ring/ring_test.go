@@ -713,3 +713,54 @@ func TestAllocs(t *testing.T) {
 		}
 	})
 }
+
+// TestPutPosMatchesHead checks the contract RELP acknowledgement relies on:
+// the position PutPos returns is exactly Head plus the record's index in
+// the consumer's Peek, for every record, with several producers racing.
+func TestPutPosMatchesHead(t *testing.T) {
+	const producers, per = 4, 5000
+	r := New(16)
+	var mu sync.Mutex
+	posOf := make(map[string]uint64, producers*per)
+	var wg sync.WaitGroup
+	for p := range producers {
+		wg.Go(func() {
+			for i := range per {
+				rec := fmt.Appendf(nil, "%d/%d", p, i)
+				pos, err := r.PutPos(context.Background(), rec)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				posOf[string(rec)] = pos
+				mu.Unlock()
+			}
+		})
+	}
+	type seen struct {
+		rec string
+		pos uint64
+	}
+	var got []seen
+	var dst [][]byte
+	for len(got) < producers*per {
+		if !r.Wait(time.Second) {
+			continue
+		}
+		dst = r.Peek(dst[:0], 7)
+		for i, rec := range dst {
+			got = append(got, seen{string(rec), r.Head() + uint64(i)})
+		}
+		r.Release(len(dst))
+	}
+	wg.Wait()
+	for i, s := range got {
+		if s.pos != uint64(i) {
+			t.Fatalf("record %d (%s) read at position %d", i, s.rec, s.pos)
+		}
+		if want := posOf[s.rec]; want != s.pos {
+			t.Fatalf("record %s: PutPos returned %d, consumer saw it at %d", s.rec, want, s.pos)
+		}
+	}
+}
