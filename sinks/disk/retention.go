@@ -44,7 +44,7 @@ func (s *Spool) enforceRetention() int {
 		v := s.segs[0]
 		bySize := s.opts.MaxBytes > 0 && s.totalBytes > s.opts.MaxBytes
 		byAge := s.opts.MaxAge > 0 && s.now().Sub(v.sealedAt) > s.opts.MaxAge
-		if !bySize && !byAge {
+		if (!bySize && !byAge) || s.heldLocked(v) {
 			s.mu.Unlock()
 			break
 		}

@@ -1,6 +1,7 @@
 package disk
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -287,5 +288,64 @@ func TestRetentionBackground(t *testing.T) {
 	}
 	if missing != 0 || dup != 0 || st.ExpiredRecords != uint64(len(expired)) {
 		t.Fatalf("%d records neither read nor expired, %d counted twice, ExpiredRecords %d vs %d reported", missing, dup, st.ExpiredRecords, len(expired))
+	}
+}
+
+// TestHoldStopsRetentionAndFillsSpool checks the bounded spool a delivery
+// sink relies on: retention does not delete what a holding cursor has not
+// committed past, Append then refuses with ErrFull instead of growing, and
+// space comes back once the reader commits.
+func TestHoldStopsRetentionAndFillsSpool(t *testing.T) {
+	var rec expireRecorder
+	s, _ := retentionSpool(t, &rec, -1, -1)
+	r, err := s.Reader("kafka")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Hold("kafka")
+	s.mu.Lock()
+	seg := s.segs[0].size
+	s.opts.MaxBytes = 3 * seg
+	s.mu.Unlock()
+	// Read (but do not commit) half: read-ahead must not release anything.
+	for range 10 {
+		if _, _, err := r.Next(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := s.enforceRetention(); n != 0 {
+		t.Fatalf("retention deleted %d segments a holding cursor had not committed past", n)
+	}
+	if _, err := s.Append(makeRec(20, 100)); !errors.Is(err, ErrFull) {
+		t.Fatalf("Append over MaxBytes with a held oldest segment = %v, want ErrFull", err)
+	}
+	if st := s.Stats(); st.FullRefusals != 1 || st.Segments != 5 {
+		t.Fatalf("Stats = %+v, want 1 refusal and all 5 segments", st)
+	}
+	// Commit past the first three segments (12 records): retention takes
+	// the spool back to MaxBytes (two segments go) and, the oldest left no
+	// longer being held, appends are taken again.
+	r.Close()
+	r, err = s.Reader("kafka")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var end Pos
+	for range 12 {
+		if _, end, err = r.Next(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Commit(end); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.enforceRetention(); n != 2 {
+		t.Fatalf("after the commit retention deleted %d segments, want 2", n)
+	}
+	if _, err := s.Append(makeRec(20, 100)); err != nil {
+		t.Fatalf("Append after the holding reader committed: %v", err)
+	}
+	if got, _ := rec.got(); len(got) != 0 {
+		t.Fatalf("records %v expired although a holding cursor needed them", got)
 	}
 }

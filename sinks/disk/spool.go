@@ -124,6 +124,8 @@ type Stats struct {
 	ExpiredSegments, ExpiredBytes uint64
 	// RecoveredCutBytes is how many bytes of torn or corrupt tail Open cut.
 	RecoveredCutBytes int64
+	// FullRefusals counts appends refused with ErrFull.
+	FullRefusals uint64
 }
 
 // segInfo is the spool's view of one segment.
@@ -188,7 +190,9 @@ type Spool struct {
 	totalBytes int64
 	readers    map[string]*Reader
 	cursors    map[string]Pos
-	stats      Stats
+	// holds names the cursors that retention must not pass (see Hold).
+	holds map[string]bool
+	stats Stats
 }
 
 // Open opens or creates the spool in opts.Dir and recovers it: the last
@@ -444,6 +448,11 @@ func (s *Spool) Append(rec []byte) (end Pos, err error) {
 		s.mu.Unlock()
 		return 0, fmt.Errorf("cannot append to spool %q: %w", s.dir, os.ErrClosed)
 	}
+	if s.opts.MaxBytes > 0 && s.totalBytes+need > s.opts.MaxBytes && len(s.holds) > 0 && len(s.segs) > 1 && s.heldLocked(s.segs[0]) {
+		s.stats.FullRefusals++
+		s.mu.Unlock()
+		return 0, fmt.Errorf("cannot append record of %d bytes to spool %q (%d of %d bytes used): %w", n, s.dir, s.totalBytes, s.opts.MaxBytes, ErrFull)
+	}
 	if err := s.prepareLocked(need); err != nil {
 		s.mu.Unlock()
 		return 0, err
@@ -489,6 +498,40 @@ func (s *Spool) Append(rec []byte) (end Pos, err error) {
 	}
 	s.mu.Unlock()
 	return end, nil
+}
+
+// ErrFull is returned (wrapped) by [Spool.Append] when the spool has
+// reached MaxBytes and retention may not delete its oldest segment because
+// a holding reader (see [Spool.Hold]) has not committed past it. The
+// caller retries later; meanwhile its own backpressure applies.
+var ErrFull = errors.New("spool is full: a holding reader has not consumed the oldest segment")
+
+// Hold makes the cursor called name hold data: retention (by size or by
+// age) never deletes a segment that holds records past that cursor's
+// committed position, and once those segments keep the spool at MaxBytes,
+// Append refuses new records with ErrFull until the reader commits past
+// them. A sink whose delivery must not lose accepted events (Kafka) holds;
+// one that only mirrors the spool does not. A cursor that does not exist
+// yet holds everything. Holds last until Close.
+func (s *Spool) Hold(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.holds == nil {
+		s.holds = make(map[string]bool)
+	}
+	s.holds[name] = true
+}
+
+// heldLocked reports whether a holding cursor still needs segment v.
+func (s *Spool) heldLocked(v segInfo) bool {
+	end := v.base + Pos(v.size)
+	for name := range s.holds {
+		p, ok := s.cursors[name]
+		if !ok || p < end {
+			return true
+		}
+	}
+	return false
 }
 
 // prepareLocked makes the active segment ready for a record of need bytes:
