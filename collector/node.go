@@ -26,7 +26,6 @@ import (
 	"github.com/trawlsec/trawl/frame"
 	"github.com/trawlsec/trawl/ledger"
 	"github.com/trawlsec/trawl/sinks/disk"
-	"github.com/trawlsec/trawl/sinks/file"
 )
 
 // SpoolDir returns the spool's directory inside a data directory.
@@ -45,7 +44,7 @@ type Node struct {
 	apps      []*AppInput
 	netflows  []*NetflowInput
 	templates *flow.Templates
-	sinks     []*file.Sink
+	sinks     []sink
 	http      *http.Server
 	httpLn    net.Listener
 }
@@ -196,11 +195,7 @@ func New(cfg *config.Config, logger *log.Logger) (*Node, error) {
 		}
 	}
 	for _, sc := range cfg.Sinks {
-		s, err := file.New(file.Options{
-			Name:  sc.Name,
-			Path:  sc.Path,
-			Spool: n.spool,
-		}, n.ledger.Sink(sc.Name), n.logf)
+		s, err := n.newSink(sc)
 		if err != nil {
 			return nil, fmt.Errorf("sink %q: %w", sc.Name, err)
 		}

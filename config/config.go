@@ -12,12 +12,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+	// Zone names in syslog inputs must resolve on hosts without a zoneinfo
+	// database (minimal containers, appliances).
+	_ "time/tzdata"
 
 	"gopkg.in/yaml.v3"
 )
@@ -88,7 +92,33 @@ const (
 	InputApp     = "app"
 	InputNetflow = "netflow"
 	InputSFlow   = "sflow"
+	InputSyslog  = "syslog"
+	InputRELP    = "relp"
 )
+
+// Syslog transports (the protocol key of a syslog input).
+const (
+	SyslogUDP  = "udp"
+	SyslogTCP  = "tcp"
+	SyslogTLS  = "tls"
+	SyslogUnix = "unix"
+)
+
+// IsSyslog reports whether an input type carries syslog messages.
+func IsSyslog(typ string) bool { return typ == InputSyslog || typ == InputRELP }
+
+// usesUDP reports whether an input reads UDP sockets (sockets and
+// read_buffer apply).
+func (in Input) usesUDP() bool {
+	return IsFlow(in.Type) || (in.Type == InputSyslog && in.Protocol == SyslogUDP)
+}
+
+// isStream reports whether an input accepts TCP connections
+// (max_connections and idle_timeout apply).
+func (in Input) isStream() bool {
+	return in.Type == InputApp || in.Type == InputRELP ||
+		(in.Type == InputSyslog && (in.Protocol == SyslogTCP || in.Protocol == SyslogTLS))
+}
 
 // IsFlow reports whether an input type is one of the UDP flow inputs.
 func IsFlow(typ string) bool { return typ == InputNetflow || typ == InputSFlow }
@@ -115,8 +145,64 @@ type Input struct {
 	// Sockets is the number of SO_REUSEPORT UDP sockets (netflow; default
 	// one per core).
 	Sockets int `yaml:"sockets"`
-	// ReadBuffer is each UDP socket's SO_RCVBUF (netflow; default 32MiB).
+	// ReadBuffer is each UDP socket's SO_RCVBUF (netflow, syslog over UDP;
+	// default 32MiB).
 	ReadBuffer Size `yaml:"read_buffer"`
+
+	// Protocol is the transport of a syslog input: udp, tcp, tls or unix
+	// (a datagram socket like /dev/log, whose listen is a path).
+	Protocol string `yaml:"protocol"`
+	// MaxMessageBytes bounds one syslog message (syslog, relp; default
+	// 64KiB); longer ones keep their first bytes, are flagged and counted.
+	MaxMessageBytes Size `yaml:"max_message_bytes"`
+	// TLS holds the certificate of a syslog tls input (required there) or
+	// of a relp input (optional: RELP over TLS).
+	TLS *TLS `yaml:"tls"`
+	// Timezone is the zone of RFC 3164 timestamps, which carry none, as an
+	// IANA name ("Europe/Berlin", "UTC"); empty means the node's local zone.
+	Timezone string `yaml:"timezone"`
+	// Zones overrides Timezone per sender: source IP → IANA zone name.
+	Zones map[string]string `yaml:"zones"`
+}
+
+// TLS configures a TLS listener (TLS 1.2 or later).
+type TLS struct {
+	// CertFile and KeyFile are the server's PEM certificate (chain) and key.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ClientCAFile, when set, makes client certificates required: they are
+	// verified against the PEM CA certificates in this file.
+	ClientCAFile string `yaml:"client_ca_file"`
+}
+
+// Location returns the input's default zone for RFC 3164 timestamps.
+// Validate has checked the name, so an error here means the zone database
+// changed underneath.
+func (in Input) Location() (*time.Location, error) {
+	if in.Timezone == "" {
+		return time.Local, nil
+	}
+	return time.LoadLocation(in.Timezone)
+}
+
+// ZoneMap returns the per-sender zones, parsed.
+func (in Input) ZoneMap() (map[netip.Addr]*time.Location, error) {
+	if len(in.Zones) == 0 {
+		return nil, nil
+	}
+	m := make(map[netip.Addr]*time.Location, len(in.Zones))
+	for ip, name := range in.Zones {
+		a, err := netip.ParseAddr(ip)
+		if err != nil {
+			return nil, fmt.Errorf("cannot parse zone source address %q: %w", ip, err)
+		}
+		loc, err := time.LoadLocation(name)
+		if err != nil {
+			return nil, fmt.Errorf("cannot load time zone %q for %s: %w", name, ip, err)
+		}
+		m[a.Unmap()] = loc
+	}
+	return m, nil
 }
 
 // IsEnabled reports whether the input should run (default true).
@@ -124,7 +210,8 @@ func (in Input) IsEnabled() bool { return in.Enabled == nil || *in.Enabled }
 
 // Sink types.
 const (
-	SinkFile = "file"
+	SinkFile  = "file"
+	SinkKafka = "kafka"
 )
 
 // Sink configures one output besides the spool.
@@ -135,6 +222,77 @@ type Sink struct {
 	Name string `yaml:"name"`
 	// Path is the file to append JSON lines to; "-" is standard output.
 	Path string `yaml:"path"`
+
+	// The rest configures a kafka sink.
+
+	// Brokers are the seed brokers, host:port.
+	Brokers []string `yaml:"brokers"`
+	// Topics overrides the topic per event kind (flow, syslog, audit,
+	// process, network, app); the default is trawl.<kind>.
+	Topics map[string]string `yaml:"topics"`
+	// Encoding of record values: json (ECS, the default) or protobuf.
+	Encoding string `yaml:"encoding"`
+	// Linger is how long a partition waits to fill a batch (default 5ms).
+	Linger Duration `yaml:"linger"`
+	// BatchMaxBytes bounds a record batch (default 1MiB).
+	BatchMaxBytes Size `yaml:"batch_max_bytes"`
+	// MaxBufferedRecords bounds records produced and not yet acknowledged
+	// (default 200000); beyond it the sink leaves frames in the spool.
+	MaxBufferedRecords int `yaml:"max_buffered_records"`
+	// ClientID is sent to the brokers (default trawl).
+	ClientID string `yaml:"client_id"`
+	// TLS enables TLS to the brokers.
+	TLS *SinkTLS `yaml:"tls"`
+	// SASL enables SASL authentication.
+	SASL *SinkSASL `yaml:"sasl"`
+}
+
+// SinkTLS configures TLS from a sink to its servers.
+type SinkTLS struct {
+	// CAFile verifies the servers (PEM); empty means the system roots.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are a client certificate (PEM), if the servers
+	// require one.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ServerName overrides the name checked in the servers' certificates.
+	ServerName string `yaml:"server_name"`
+	// InsecureSkipVerify disables server verification (tests only).
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+}
+
+// SinkSASL configures SASL authentication.
+type SinkSASL struct {
+	// Mechanism is PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+	Mechanism string `yaml:"mechanism"`
+	Username  string `yaml:"username"`
+	Password  string `yaml:"password"`
+}
+
+// SetKafka points the node at the Kafka brokers in list (host:port, comma
+// separated), as the --kafka flag does: it sets the brokers of the sink
+// named "kafka", adding a kafka sink with default settings when there is
+// none, and validates the result.
+func (c *Config) SetKafka(list string) error {
+	var brokers []string
+	for _, b := range strings.Split(list, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			brokers = append(brokers, b)
+		}
+	}
+	found := false
+	for i := range c.Sinks {
+		if c.Sinks[i].Name == "kafka" {
+			if c.Sinks[i].Type != SinkKafka {
+				return fmt.Errorf("the sink named kafka is of type %s", c.Sinks[i].Type)
+			}
+			c.Sinks[i].Brokers, found = brokers, true
+		}
+	}
+	if !found {
+		c.Sinks = append(c.Sinks, Sink{Type: SinkKafka, Name: "kafka", Brokers: brokers})
+	}
+	return c.Validate()
 }
 
 // Duration is a time.Duration written as "100ms", "5s", "168h".
@@ -341,8 +499,26 @@ func (c *Config) applyDefaults() {
 			if in.MaxLineBytes == 0 {
 				in.MaxLineBytes = 1 << 20
 			}
-			if in.MaxConnections == 0 {
-				in.MaxConnections = 1024
+		}
+		if in.isStream() && in.MaxConnections == 0 {
+			in.MaxConnections = 1024
+		}
+		if IsSyslog(in.Type) {
+			if in.MaxMessageBytes == 0 {
+				in.MaxMessageBytes = 64 << 10
+			}
+			if in.Listen == "" {
+				switch {
+				case in.Type == InputRELP:
+					in.Listen = ":2514"
+				case in.Protocol == SyslogUDP || in.Protocol == SyslogTCP:
+					in.Listen = ":5514"
+				case in.Protocol == SyslogTLS:
+					in.Listen = ":6514" // RFC 5425
+				}
+			}
+			if in.Protocol == SyslogUDP && in.ReadBuffer == 0 {
+				in.ReadBuffer = 32 << 20
 			}
 		}
 		c.Inputs[name] = in
@@ -355,6 +531,9 @@ func (c *Config) applyDefaults() {
 }
 
 var nameRe = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$`)
+
+// topicRe is Kafka's rule for topic names (length checked apart).
+var topicRe = regexp.MustCompile(`^[a-zA-Z0-9._-]+$`)
 
 // Validate checks values and cross-field rules. Parse calls it.
 func (c *Config) Validate() error {
@@ -396,24 +575,37 @@ func (c *Config) Validate() error {
 			add(c.errorf(p, "input names are letters, digits, '_', '.', '-' (at most 64)"))
 		}
 		switch in.Type {
-		case InputApp, InputNetflow, InputSFlow:
+		case InputApp, InputNetflow, InputSFlow, InputSyslog, InputRELP:
 		case "":
 			add(c.errorf(p, "missing type"))
 			continue
 		default:
-			add(c.errorf(p+".type", "unknown input type %q (want app, netflow or sflow)", in.Type))
+			add(c.errorf(p+".type", "unknown input type %q (want app, netflow, sflow, syslog or relp)", in.Type))
 			continue
 		}
-		// Settings of the other type are mistakes, not silently ignored.
-		notFor := func(key, typ string) {
-			if _, set := c.lines[p+"."+key]; set {
-				add(c.errorf(p+"."+key, "not a setting of input type %s", typ))
+		if in.Type == InputSyslog {
+			switch in.Protocol {
+			case SyslogUDP, SyslogTCP, SyslogTLS, SyslogUnix:
+			case "":
+				add(c.errorf(p, "a syslog input needs protocol (udp, tcp, tls or unix)"))
+				continue
+			default:
+				add(c.errorf(p+".protocol", "unknown syslog protocol %q (want udp, tcp, tls or unix)", in.Protocol))
+				continue
 			}
 		}
-		if IsFlow(in.Type) {
-			for _, k := range []string{"max_line_bytes", "max_connections", "idle_timeout"} {
-				notFor(k, in.Type)
+		// Settings of another type or transport are mistakes, not silently
+		// ignored.
+		what := "input type " + in.Type
+		if in.Type == InputSyslog {
+			what = "syslog protocol " + in.Protocol
+		}
+		notFor := func(key string) {
+			if _, set := c.lines[p+"."+key]; set {
+				add(c.errorf(p+"."+key, "not a setting of %s", what))
 			}
+		}
+		if in.usesUDP() {
 			if in.Sockets < 0 || in.Sockets > 256 {
 				add(c.errorf(p+".sockets", "must be between 0 (one per core) and 256, got %d", in.Sockets))
 			}
@@ -421,9 +613,30 @@ func (c *Config) Validate() error {
 				add(c.errorf(p+".read_buffer", "must be between 4KiB and 1GiB, got %d", in.ReadBuffer))
 			}
 		} else {
-			for _, k := range []string{"sockets", "read_buffer"} {
-				notFor(k, in.Type)
+			notFor("sockets")
+			notFor("read_buffer")
+		}
+		if in.isStream() {
+			if in.MaxConnections < 1 {
+				add(c.errorf(p+".max_connections", "must be at least 1, got %d", in.MaxConnections))
 			}
+		} else {
+			notFor("max_connections")
+			notFor("idle_timeout")
+		}
+		if in.Type != InputApp {
+			notFor("max_line_bytes")
+		}
+		if !IsSyslog(in.Type) {
+			for _, k := range []string{"protocol", "max_message_bytes", "tls", "timezone", "zones"} {
+				notFor(k)
+			}
+		}
+		if in.Type == InputRELP {
+			notFor("protocol")
+		}
+		if IsSyslog(in.Type) {
+			c.validateSyslog(p, in, add, notFor)
 		}
 		if in.RingSize < 2 || in.RingSize > 1<<24 {
 			add(c.errorf(p+".ring_size", "must be between 2 and 16777216, got %d", in.RingSize))
@@ -436,11 +649,10 @@ func (c *Config) Validate() error {
 		if in.Type == InputApp && (in.MaxLineBytes < 256 || in.MaxLineBytes > 64<<20) {
 			add(c.errorf(p+".max_line_bytes", "must be between 256 and 64MiB, got %d", in.MaxLineBytes))
 		}
-		if in.Type == InputApp && in.MaxConnections < 1 {
-			add(c.errorf(p+".max_connections", "must be at least 1, got %d", in.MaxConnections))
-		}
-		if err := checkHostPort(in.Listen); err != nil {
-			add(c.errorf(p+".listen", "%v", err))
+		if !IsSyslog(in.Type) { // validateSyslog knows unix socket paths
+			if err := checkHostPort(in.Listen); err != nil {
+				add(c.errorf(p+".listen", "%v", err))
+			}
 		}
 	}
 	for i, s := range c.Sinks {
@@ -450,8 +662,46 @@ func (c *Config) Validate() error {
 			if s.Path == "" {
 				add(c.errorf(p, "a file sink needs path (a file, or - for standard output)"))
 			}
+		case SinkKafka:
+			if len(s.Brokers) == 0 {
+				add(c.errorf(p, "a kafka sink needs brokers (host:port, ...)"))
+			}
+			for j, b := range s.Brokers {
+				if err := checkHostPort(b); err != nil || strings.HasPrefix(b, ":") {
+					add(c.errorf(fmt.Sprintf("%s.brokers[%d]", p, j), "want host:port, got %q", b))
+				}
+			}
+			for kind, topic := range s.Topics {
+				switch kind {
+				case "flow", "syslog", "audit", "process", "network", "app":
+				default:
+					add(c.errorf(p+".topics."+kind, "unknown event kind %q (want flow, syslog, audit, process, network or app)", kind))
+				}
+				if topic == "" || len(topic) > 249 || !topicRe.MatchString(topic) {
+					add(c.errorf(p+".topics."+kind, "invalid Kafka topic name %q", topic))
+				}
+			}
+			if s.Encoding != "" && s.Encoding != "json" && s.Encoding != "protobuf" {
+				add(c.errorf(p+".encoding", "unknown encoding %q (want json or protobuf)", s.Encoding))
+			}
+			if s.Linger < 0 || s.BatchMaxBytes < 0 || s.BatchMaxBytes > 1<<30 || s.MaxBufferedRecords < 0 {
+				add(c.errorf(p, "linger, batch_max_bytes (at most 1GiB) and max_buffered_records must not be negative"))
+			}
+			if s.TLS != nil && (s.TLS.CertFile == "") != (s.TLS.KeyFile == "") {
+				add(c.errorf(p+".tls", "cert_file and key_file go together"))
+			}
+			if s.SASL != nil {
+				switch s.SASL.Mechanism {
+				case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+				default:
+					add(c.errorf(p+".sasl.mechanism", "unknown SASL mechanism %q (want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)", s.SASL.Mechanism))
+				}
+				if s.SASL.Username == "" {
+					add(c.errorf(p+".sasl.username", "SASL needs a username"))
+				}
+			}
 		default:
-			add(c.errorf(p+".type", "unknown sink type %q (want file)", s.Type))
+			add(c.errorf(p+".type", "unknown sink type %q (want file or kafka)", s.Type))
 		}
 		if !nameRe.MatchString(s.Name) {
 			add(c.errorf(p+".name", "sink names are letters, digits, '_', '.', '-' (at most 64)"))
@@ -463,6 +713,58 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validateSyslog checks the settings of a syslog or relp input.
+func (c *Config) validateSyslog(p string, in Input, add func(error), notFor func(string)) {
+	if in.MaxMessageBytes < 256 || in.MaxMessageBytes > 64<<20 {
+		add(c.errorf(p+".max_message_bytes", "must be between 256 and 64MiB, got %d", in.MaxMessageBytes))
+	}
+	if in.Protocol == SyslogUnix {
+		if in.Listen == "" {
+			add(c.errorf(p, "a unix syslog input needs listen: the socket path (e.g. /dev/log)"))
+		} else if len(in.Listen) > 107 {
+			add(c.errorf(p+".listen", "socket path is %d bytes, longer than the 107 a unix socket allows", len(in.Listen)))
+		}
+	} else if err := checkHostPort(in.Listen); err != nil {
+		add(c.errorf(p+".listen", "%v", err))
+	}
+	switch {
+	case in.Protocol == SyslogTLS && in.TLS == nil:
+		add(c.errorf(p, "syslog protocol tls needs tls: {cert_file, key_file}"))
+	case in.TLS != nil && in.Type == InputSyslog && in.Protocol != SyslogTLS:
+		if in.Protocol == SyslogTCP {
+			add(c.errorf(p+".tls", "not a setting of syslog protocol tcp (use protocol: tls for TLS)"))
+		} else {
+			notFor("tls")
+		}
+	case in.TLS != nil:
+		if in.TLS.CertFile == "" {
+			add(c.errorf(p+".tls", "missing cert_file"))
+		}
+		if in.TLS.KeyFile == "" {
+			add(c.errorf(p+".tls", "missing key_file"))
+		}
+	}
+	if in.Timezone != "" {
+		if _, err := time.LoadLocation(in.Timezone); err != nil {
+			add(c.errorf(p+".timezone", "unknown time zone %q (want an IANA name such as Europe/Berlin, or UTC)", in.Timezone))
+		}
+	}
+	ips := make([]string, 0, len(in.Zones))
+	for ip := range in.Zones {
+		ips = append(ips, ip)
+	}
+	sort.Strings(ips)
+	for _, ip := range ips {
+		kp := p + ".zones." + ip
+		if _, err := netip.ParseAddr(ip); err != nil {
+			add(c.errorf(kp, "%q is not an IP address", ip))
+		}
+		if _, err := time.LoadLocation(in.Zones[ip]); err != nil || in.Zones[ip] == "" {
+			add(c.errorf(kp, "unknown time zone %q (want an IANA name such as Europe/Berlin, or UTC)", in.Zones[ip]))
+		}
+	}
 }
 
 func checkHostPort(s string) error {

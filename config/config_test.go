@@ -79,3 +79,152 @@ func TestParse_Failure(t *testing.T) {
 	f("sinks:\n  - type: s3\n", "key sinks[0].type: unknown sink type")
 	f("spool: [1, 2]", "test.yaml")
 }
+
+func TestSetKafka(t *testing.T) {
+	c, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetKafka("127.0.0.1:9092, 127.0.0.1:9093"); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Sinks) != 1 || c.Sinks[0].Type != SinkKafka || c.Sinks[0].Name != "kafka" || len(c.Sinks[0].Brokers) != 2 || c.Sinks[0].Brokers[1] != "127.0.0.1:9093" {
+		t.Fatalf("sinks after SetKafka: %+v", c.Sinks)
+	}
+	// A configured kafka sink keeps its settings and only gets the brokers.
+	c, err = Parse([]byte("sinks:\n  - {type: kafka, name: kafka, brokers: [\"a:1\"], encoding: protobuf}\n"), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetKafka("b:2"); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Sinks) != 1 || c.Sinks[0].Brokers[0] != "b:2" || c.Sinks[0].Encoding != "protobuf" {
+		t.Fatalf("sinks after SetKafka: %+v", c.Sinks)
+	}
+	if err := c.SetKafka("nohostport"); err == nil {
+		t.Fatal("SetKafka accepted a broker without a port")
+	}
+}
+
+func TestKafkaSinkValidation(t *testing.T) {
+	f := func(yml, want string) {
+		t.Helper()
+		_, err := Parse([]byte(yml), "t.yaml")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("Parse(%q) = %v, want an error containing %q", yml, err, want)
+		}
+	}
+	f("sinks:\n  - {type: kafka}\n", "needs brokers")
+	f("sinks:\n  - {type: kafka, brokers: [\"h:1\"], topics: {flows: x}}\n", `unknown event kind "flows"`)
+	f("sinks:\n  - {type: kafka, brokers: [\"h:1\"], topics: {flow: \"a b\"}}\n", "invalid Kafka topic name")
+	f("sinks:\n  - {type: kafka, brokers: [\"h:1\"], encoding: avro}\n", `unknown encoding "avro"`)
+	f("sinks:\n  - {type: kafka, brokers: [\"h:1\"], sasl: {mechanism: GSSAPI, username: u}}\n", "unknown SASL mechanism")
+	f("sinks:\n  - {type: kafka, brokers: [\"h:1\"], tls: {cert_file: c}}\n", "cert_file and key_file go together")
+}
+
+func TestDefaultSyslogInputs(t *testing.T) {
+	c, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := func(name, typ, proto, listen string) {
+		t.Helper()
+		in, ok := c.Inputs[name]
+		if !ok {
+			t.Fatalf("default config has no input %q", name)
+		}
+		if in.Type != typ || in.Protocol != proto || in.Listen != listen || in.MaxMessageBytes != 64<<10 || in.Backpressure != PolicyBlock {
+			t.Fatalf("input %q = %+v; want type %s protocol %q listen %s, 64KiB messages, block", name, in, typ, proto, listen)
+		}
+	}
+	f("syslog-udp", InputSyslog, SyslogUDP, ":5514")
+	f("syslog-tcp", InputSyslog, SyslogTCP, ":5514")
+	f("relp", InputRELP, "", ":2514")
+	if c.Inputs["syslog-tcp"].MaxConnections != 1024 || c.Inputs["syslog-udp"].ReadBuffer != 32<<20 {
+		t.Fatalf("unexpected limits: %+v %+v", c.Inputs["syslog-tcp"], c.Inputs["syslog-udp"])
+	}
+	for name, in := range c.Inputs {
+		if in.Protocol == SyslogTLS || in.Protocol == SyslogUnix {
+			t.Fatalf("input %q: tls and unix inputs are examples in comments, not defaults", name)
+		}
+	}
+}
+
+func TestParseSyslog_Success(t *testing.T) {
+	f := func(text string, check func(in Input) bool) {
+		t.Helper()
+		c, err := Parse([]byte(text), "test")
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", text, err)
+		}
+		if in := c.Inputs["s"]; !check(in) {
+			t.Fatalf("Parse(%q): unexpected input %+v", text, in)
+		}
+	}
+	f("inputs: {s: {type: syslog, protocol: udp}}", func(in Input) bool {
+		return in.Listen == ":5514" && in.MaxMessageBytes == 64<<10 && in.ReadBuffer == 32<<20 && in.MaxConnections == 0
+	})
+	f("inputs: {s: {type: syslog, protocol: tcp, max_message_bytes: 8KiB, idle_timeout: 30s}}", func(in Input) bool {
+		return in.Listen == ":5514" && in.MaxMessageBytes == 8<<10 && in.MaxConnections == 1024 && in.IdleTimeout.D() == 30*time.Second
+	})
+	f("inputs: {s: {type: syslog, protocol: tls, tls: {cert_file: a.crt, key_file: a.key, client_ca_file: ca.crt}}}", func(in Input) bool {
+		return in.Listen == ":6514" && in.TLS != nil && in.TLS.ClientCAFile == "ca.crt"
+	})
+	f("inputs: {s: {type: syslog, protocol: unix, listen: /run/trawl/log.sock}}", func(in Input) bool {
+		return in.Listen == "/run/trawl/log.sock"
+	})
+	f("inputs: {s: {type: relp, tls: {cert_file: a.crt, key_file: a.key}}}", func(in Input) bool {
+		return in.Listen == ":2514" && in.TLS != nil && in.MaxConnections == 1024
+	})
+	f("inputs: {s: {type: syslog, protocol: udp, timezone: Europe/Berlin, zones: {'10.0.0.1': America/New_York, '::ffff:10.0.0.2': UTC}}}", func(in Input) bool {
+		loc, err := in.Location()
+		if err != nil || loc.String() != "Europe/Berlin" {
+			return false
+		}
+		zones, err := in.ZoneMap()
+		if err != nil || len(zones) != 2 {
+			return false
+		}
+		// Mapped addresses are unmapped, as senders on a dual-stack socket are.
+		for a, l := range zones {
+			if !a.Is4() || (a.String() == "10.0.0.1") != (l.String() == "America/New_York") {
+				return false
+			}
+		}
+		return true
+	})
+	f("inputs: {s: {type: syslog, protocol: tcp}}", func(in Input) bool {
+		loc, err := in.Location()
+		return err == nil && loc == time.Local
+	})
+}
+
+func TestParseSyslog_Failure(t *testing.T) {
+	f := func(text, want string) {
+		t.Helper()
+		_, err := Parse([]byte(text), "test.yaml")
+		if err == nil {
+			t.Fatalf("Parse(%q): no error, want %q", text, want)
+		}
+		if !strings.Contains(err.Error(), want) {
+			t.Fatalf("Parse(%q): error %q does not contain %q", text, err, want)
+		}
+	}
+	f("inputs:\n  s:\n    type: syslog\n", "line 2: key inputs.s: a syslog input needs protocol (udp, tcp, tls or unix)")
+	f("inputs:\n  s:\n    type: syslog\n    protocol: sctp\n", `line 4: key inputs.s.protocol: unknown syslog protocol "sctp"`)
+	f("inputs:\n  s:\n    type: syslog\n    protocol: tls\n", "line 2: key inputs.s: syslog protocol tls needs tls: {cert_file, key_file}")
+	f("inputs:\n  s:\n    type: syslog\n    protocol: tls\n    tls: {cert_file: a.crt}\n", "line 5: key inputs.s.tls: missing key_file")
+	f("inputs:\n  s:\n    type: syslog\n    protocol: tcp\n    tls: {cert_file: a, key_file: b}\n", "line 5: key inputs.s.tls: not a setting of syslog protocol tcp (use protocol: tls for TLS)")
+	f("inputs:\n  s:\n    type: syslog\n    protocol: udp\n    max_connections: 5\n", "line 5: key inputs.s.max_connections: not a setting of syslog protocol udp")
+	f("inputs:\n  s:\n    type: syslog\n    protocol: tcp\n    read_buffer: 1MiB\n", "line 5: key inputs.s.read_buffer: not a setting of syslog protocol tcp")
+	f("inputs:\n  s:\n    type: syslog\n    protocol: tcp\n    max_line_bytes: 1MiB\n", "line 5: key inputs.s.max_line_bytes: not a setting of syslog protocol tcp")
+	f("inputs:\n  s:\n    type: relp\n    protocol: tcp\n", "line 4: key inputs.s.protocol: not a setting of input type relp")
+	f("inputs:\n  s:\n    type: app\n    timezone: UTC\n", "line 4: key inputs.s.timezone: not a setting of input type app")
+	f("inputs:\n  s:\n    type: syslog\n    protocol: udp\n    max_message_bytes: 100\n", "line 5: key inputs.s.max_message_bytes: must be between 256 and 64MiB")
+	f("inputs:\n  s:\n    type: syslog\n    protocol: unix\n", "key inputs.s: a unix syslog input needs listen: the socket path")
+	f("inputs:\n  s:\n    type: syslog\n    protocol: tcp\n    listen: /dev/log\n", `line 5: key inputs.s.listen: "/dev/log" is not host:port`)
+	f("inputs:\n  s:\n    type: syslog\n    protocol: udp\n    timezone: Mars/Olympus\n", `line 5: key inputs.s.timezone: unknown time zone "Mars/Olympus"`)
+	f("inputs:\n  s:\n    type: syslog\n    protocol: udp\n    zones:\n      router1: UTC\n", `line 6: key inputs.s.zones.router1: "router1" is not an IP address`)
+	f("inputs:\n  s:\n    type: syslog\n    protocol: udp\n    zones:\n      10.0.0.1: Nowhere/Special\n", `line 6: key inputs.s.zones.10.0.0.1: unknown time zone "Nowhere/Special"`)
+}

@@ -64,12 +64,14 @@ clients already sent, everything accepted is written and fsynced, and trawl
 exits 0.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if cmd.Flags().Changed("kafka") {
-				return fmt.Errorf("--kafka %s: the Kafka sink is not in this build yet; events go to the spool under the data directory", kafka)
-			}
 			cfg, err := loadConfig(cfgPath)
 			if err != nil {
 				return err
+			}
+			if cmd.Flags().Changed("kafka") {
+				if err := cfg.SetKafka(kafka); err != nil {
+					return fmt.Errorf("--kafka %s: %w", kafka, err)
+				}
 			}
 			if cmd.Flags().Changed("data") {
 				cfg.Node.DataDir = dataDir
@@ -90,7 +92,7 @@ exits 0.`,
 	cmd.Flags().StringVarP(&cfgPath, "config", "c", "", "configuration file (YAML)")
 	cmd.Flags().StringVar(&dataDir, "data", "", "data directory (overrides node.data_dir)")
 	cmd.Flags().StringVar(&httpAddr, "http", "", `HTTP listen address (overrides http.listen; "" disables)`)
-	cmd.Flags().StringVar(&kafka, "kafka", "", "Kafka brokers HOST:PORT[,...] (the Kafka sink is not built yet: refused)")
+	cmd.Flags().StringVar(&kafka, "kafka", "", "Kafka brokers HOST:PORT[,...]: enables the kafka sink (topics trawl.<kind>, ECS JSON); the file's kafka sink keeps its other settings")
 	return cmd
 }
 

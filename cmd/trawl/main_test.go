@@ -57,9 +57,9 @@ func TestVersionAndHelp(t *testing.T) {
 	}
 }
 
-func TestRunRefusesKafkaUntilBuilt(t *testing.T) {
-	_, err := runCLI(t, "run", "--kafka", "127.0.0.1:9092")
-	if err == nil || !strings.Contains(err.Error(), "Kafka sink is not in this build") {
-		t.Fatalf("run --kafka: %v", err)
+func TestRunKafkaFlagValidated(t *testing.T) {
+	_, err := runCLI(t, "run", "--kafka", "no-port", "--http", "")
+	if err == nil || !strings.Contains(err.Error(), "brokers[0]") {
+		t.Fatalf("run --kafka no-port: %v", err)
 	}
 }
