@@ -20,7 +20,8 @@ FUZZ_TARGETS := \
 	./flow:FuzzDecodeSFlow \
 	./flow:FuzzLoadSnapshot
 
-.PHONY: all build run test test-go fuzz fuzz-short bench bench-flows generate deps vet clean
+.PHONY: all build run test test-go fuzz fuzz-short bench bench-flows generate deps vet clean \
+	kafka-fetch kafka-up kafka-down
 
 all: build
 
@@ -34,7 +35,7 @@ run: build
 
 # What CI runs (.ci/run): dependencies, vet, every test (privileged ones
 # run as root, skip with a message otherwise), then each fuzz target briefly.
-test: deps vet build test-go fuzz-short
+test: deps vet build kafka-fetch test-go fuzz-short
 
 deps:
 	./scripts/deps.sh
@@ -43,8 +44,10 @@ vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 
+# Under make test a Kafka test that cannot start its broker fails instead of
+# skipping (sinks/kafka/kafkatest); each test starts and stops its own.
 test-go:
-	$(GO) test -race -count=1 -timeout 15m ./...
+	TRAWL_REQUIRE_KAFKA=1 $(GO) test -race -count=1 -timeout 15m ./...
 
 # Each fuzz target for FUZZTIME (seed corpora in testdata/fuzz run in test-go too).
 fuzz-short:
@@ -68,6 +71,18 @@ bench: build
 # v5/v9/IPFIX traffic: loss versus offered rate, CPU per flow, peak RSS.
 bench-flows: build
 	./scripts/bench-flows.sh
+
+# A real Kafka 4.x broker for development (docs/kafka.md): one KRaft node on
+# 127.0.0.1:9092, data in build/kafka/run, jars resolved from Maven Central
+# into build/kafka/libs by kafka-fetch (once; the tests need them too).
+kafka-fetch:
+	./scripts/kafka.sh fetch
+
+kafka-up: kafka-fetch
+	./scripts/kafka.sh up 1
+
+kafka-down:
+	./scripts/kafka.sh down
 
 # Regenerate BPF objects (needs clang; the generated files are committed).
 generate:

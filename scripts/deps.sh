@@ -9,6 +9,9 @@ declare -A need=(
 	[curl]=curl
 	[softflowd]=softflowd
 	[pmacctd]=pmacct
+	[java]=openjdk-17-jre-headless
+	[mvn]=maven
+	[kcat]=kcat
 )
 missing=()
 for cmd in "${!need[@]}"; do

@@ -57,7 +57,7 @@ func syslogEvent(i int) event.Event {
 
 // fillSpool writes frames of n events each of kind k into sp; gen makes
 // event i.
-func fillSpool(t *testing.T, sp *disk.Spool, k event.Kind, frames, n int, gen func(int) event.Event) {
+func fillSpool(t testing.TB, sp *disk.Spool, k event.Kind, frames, n int, gen func(int) event.Event) {
 	t.Helper()
 	enc, err := frame.NewEncoder(frame.EncoderOptions{Level: frame.LevelS2})
 	if err != nil {
