@@ -13,6 +13,10 @@ require (
 )
 
 require (
+	github.com/VictoriaMetrics/fastcache v1.13.2 // indirect
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/elastic/go-libaudit/v2 v2.6.2 // indirect
+	github.com/golang/snappy v1.0.0 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/influxdata/go-syslog/v3 v3.0.0 // indirect
 	github.com/leodido/go-syslog/v4 v4.6.0 // indirect
