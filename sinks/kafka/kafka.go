@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl"
 
@@ -123,9 +124,16 @@ type Sink struct {
 	rejected  *metrics.Counter
 	logf      func(string, ...any)
 
-	cl  *kgo.Client
-	r   *disk.Reader
-	dec *consumer.Decoder
+	kopts []kgo.Opt
+	cl    *kgo.Client
+	r     *disk.Reader
+	dec   *consumer.Decoder
+
+	// gen counts client restarts; callbacks of frames produced by an
+	// earlier client are ignored. failed holds the error that made the
+	// current client's delivery unreliable (nil while healthy).
+	gen    atomic.Uint64
+	failed atomic.Pointer[error]
 
 	hdrs map[event.Kind][]kgo.RecordHeader
 
@@ -146,6 +154,7 @@ type Sink struct {
 
 // pendingFrame is one spool record (frame) whose events are being produced.
 type pendingFrame struct {
+	gen       uint64
 	end       disk.Pos
 	created   int64
 	events    int
@@ -223,6 +232,7 @@ func New(opts Options, delivered, rejected *metrics.Counter, logf func(string, .
 	if opts.SASL != nil {
 		kopts = append(kopts, kgo.SASL(opts.SASL))
 	}
+	s.kopts = kopts
 	cl, err := kgo.NewClient(kopts...)
 	if err != nil {
 		return nil, fmt.Errorf("create Kafka client: %w", err)
@@ -288,7 +298,17 @@ func (s *Sink) Run(ctx context.Context) error {
 		}
 	}()
 	lastCommit := time.Now()
+	backoff := time.Second
 	for {
+		if e := s.failed.Load(); e != nil {
+			if err := s.restart(readCtx, *e, backoff); err != nil {
+				if readCtx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+			backoff = min(2*backoff, 30*time.Second)
+		}
 		if time.Since(lastCommit) >= s.opts.CommitEvery {
 			if err := s.commit(); err != nil {
 				return err
@@ -442,8 +462,16 @@ func (s *Sink) produceFrame(ctx context.Context, rec []byte, end disk.Pos) error
 			if errors.Is(err, kgo.ErrClientClosed) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 				return // not delivered; the frame stays unacknowledged and is produced again next start
 			}
+			if !rejectedForGood(err) {
+				// Authentication, authorization or anything else the
+				// client gave up on: the record is not delivered and must
+				// not be skipped. Run restarts the client and produces
+				// again from the last acknowledged frame.
+				s.failed.CompareAndSwap(nil, &err)
+				return
+			}
 			s.rejected.Inc()
-			s.logf("sink %s: Kafka refused a record for topic %s (event skipped): %v", s.opts.Name, r.Topic, err)
+			s.logf("sink %s: Kafka refused a record for topic %s for good (event skipped): %v", s.opts.Name, r.Topic, err)
 		} else {
 			s.delivered.Inc()
 		}
@@ -457,8 +485,56 @@ func (s *Sink) produceFrame(ctx context.Context, rec []byte, end disk.Pos) error
 	return ctx.Err()
 }
 
+// rejectedForGood reports whether err means the broker will never accept
+// this record as it is (too large, invalid), so that retrying cannot help
+// and the event is counted and skipped rather than stalling the sink.
+func rejectedForGood(err error) bool {
+	for _, e := range []error{kerr.MessageTooLarge, kerr.RecordListTooLarge, kerr.InvalidRecord, kerr.CorruptMessage, kerr.InvalidTimestamp, kerr.InvalidTopicException} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// restart replaces a client whose delivery failed: it commits what was
+// acknowledged, drops every frame in flight (their records are produced
+// again, so delivery stays at-least-once), waits backoff, and reopens the
+// client and the spool cursor at the acknowledged position.
+func (s *Sink) restart(ctx context.Context, cause error, backoff time.Duration) error {
+	s.logf("sink %s: delivery failed (%v); retrying from the last acknowledged frame in %v", s.opts.Name, cause, backoff)
+	if err := s.commit(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.gen.Add(1)
+	clear(s.inflight)
+	s.inflight = s.inflight[:0]
+	s.inflightEvents.Store(0)
+	s.oldestCreated.Store(0)
+	s.mu.Unlock()
+	s.cl.Close()
+	s.r.Close()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(backoff):
+	}
+	cl, err := kgo.NewClient(s.kopts...)
+	if err != nil {
+		return fmt.Errorf("recreate Kafka client: %w", err)
+	}
+	s.cl = cl
+	if s.r, err = s.opts.Spool.Reader("sink-" + s.opts.Name); err != nil {
+		return fmt.Errorf("cannot reopen spool cursor: %w", err)
+	}
+	s.failed.Store(nil)
+	return nil
+}
+
 func (s *Sink) enqueue(pf *pendingFrame) {
 	s.mu.Lock()
+	pf.gen = s.gen.Load()
 	if len(s.inflight) == 0 {
 		s.oldestCreated.Store(max(pf.created, 1))
 	}
@@ -471,6 +547,10 @@ func (s *Sink) enqueue(pf *pendingFrame) {
 func (s *Sink) frameDone(pf *pendingFrame) {
 	pf.done.Store(true)
 	s.mu.Lock()
+	if pf.gen != s.gen.Load() {
+		s.mu.Unlock()
+		return // produced by a client that was replaced
+	}
 	i := 0
 	for ; i < len(s.inflight) && s.inflight[i].done.Load(); i++ {
 		s.acked = s.inflight[i].end
