@@ -43,6 +43,7 @@ type Node struct {
 	inputs    []input
 	apps      []*AppInput
 	netflows  []*NetflowInput
+	syslogs   map[string]syslogInput
 	templates *flow.Templates
 	sinks     []sink
 	http      *http.Server
@@ -177,6 +178,20 @@ func New(cfg *config.Config, logger *log.Logger) (*Node, error) {
 			}
 			n.netflows = append(n.netflows, nf)
 			n.inputs = append(n.inputs, nf)
+		case config.InputSyslog, config.InputRELP:
+			opts, err := syslogOptionsFrom(name, in, cfg.Node.ShutdownGrace.D())
+			if err != nil {
+				return nil, err
+			}
+			si, err := newSyslogInput(opts, pipe, leds[name], n.set, n.logf)
+			if err != nil {
+				return nil, err
+			}
+			if n.syslogs == nil {
+				n.syslogs = map[string]syslogInput{}
+			}
+			n.syslogs[name] = si
+			n.inputs = append(n.inputs, si)
 		}
 	}
 
@@ -259,6 +274,8 @@ func kindOf(inputType string) event.Kind {
 		return event.KindApp
 	case config.InputNetflow, config.InputSFlow:
 		return event.KindFlow
+	case config.InputSyslog, config.InputRELP:
+		return event.KindSyslog
 	}
 	return event.KindUnknown
 }
@@ -285,6 +302,15 @@ func (n *Node) AppAddr(name string) net.Addr {
 		if a.opts.Name == name {
 			return a.Addr()
 		}
+	}
+	return nil
+}
+
+// SyslogAddr returns the address of the syslog or relp input named name
+// (UDP, TCP or unix socket), or nil.
+func (n *Node) SyslogAddr(name string) net.Addr {
+	if si, ok := n.syslogs[name]; ok {
+		return si.Addr()
 	}
 	return nil
 }
