@@ -1,6 +1,9 @@
 // Package consumer reads what trawl collected: it turns spool records
-// (frames) back into events for the sinks that read the spool, for
-// `trawl spool cat`, and for the analysis, storage and access layers.
+// (frames) back into events for the sinks that read the spool and for
+// `trawl spool cat`, and gives the analysis, storage and access layers one
+// interface, [Source], over Kafka ([KafkaSource]) and the local spool
+// ([SpoolSource]), delivering every event as ECS JSON with at-least-once
+// consumer-group semantics (docs/consumers.md).
 package consumer
 
 import (

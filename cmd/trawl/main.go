@@ -40,7 +40,7 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(runCmd(), validateCmd(), versionCmd(), ledgerCmd(), spoolCmd())
+	root.AddCommand(runCmd(), validateCmd(), versionCmd(), ledgerCmd(), spoolCmd(), consumeCmd())
 	return root
 }
 

@@ -35,8 +35,8 @@ import (
 // Encoding is how an event becomes a Kafka record value.
 type Encoding uint8
 
-// Encodings. The record header "trawl.encoding" names the one used and
-// "trawl.encoding.version" its version.
+// Encodings. The record header consumer.HeaderEncoding names the one used
+// and consumer.HeaderEncodingVersion its version.
 const (
 	// EncodingJSON is ECS JSON, one object per record (event.AppendJSON).
 	EncodingJSON Encoding = iota
@@ -57,25 +57,13 @@ func ParseEncoding(s string) (Encoding, error) {
 	return 0, fmt.Errorf("unknown Kafka encoding %q (want json or protobuf)", s)
 }
 
-// Header values naming each encoding.
-const (
-	headerEncoding        = "trawl.encoding"
-	headerEncodingVersion = "trawl.encoding.version"
-	headerKind            = "trawl.kind"
-
-	encJSON     = "ecs-json"
-	encJSONVer  = "1"
-	encFlowPB   = "goflow2-flowmessage"
-	encFlowPBV  = "2"
-	encBinary   = "trawl-binary"
-	defaultName = "kafka"
-)
-
 var binaryVersion = strconv.Itoa(event.Version)
 
 // DefaultTopic returns the topic events of kind k go to unless configured
-// otherwise: "trawl.<kind>".
-func DefaultTopic(k event.Kind) string { return "trawl." + k.String() }
+// otherwise: "trawl.<kind>" (consumer.DefaultTopic).
+func DefaultTopic(k event.Kind) string { return consumer.DefaultTopic(k) }
+
+const defaultName = "kafka"
 
 // Options configures a Kafka sink.
 type Options struct {
@@ -424,7 +412,7 @@ func (s *Sink) produceFrame(ctx context.Context, rec []byte, end disk.Pos) error
 	h, err := s.dec.Frame(rec, func(ev *event.Event) error {
 		var sp span
 		sp.key[0] = len(pf.slab)
-		pf.slab = appendKey(pf.slab, ev)
+		pf.slab = consumer.AppendKey(pf.slab, ev)
 		sp.key[1] = len(pf.slab)
 		sp.val[0] = len(pf.slab)
 		pf.slab = s.appendValue(pf.slab, ev)
@@ -585,17 +573,17 @@ func (s *Sink) headers(k event.Kind) []kgo.RecordHeader {
 	if h, ok := s.hdrs[k]; ok {
 		return h
 	}
-	enc, ver := encJSON, encJSONVer
+	enc, ver := consumer.EncodingECSJSON, "1"
 	if s.opts.Encoding == EncodingProtobuf {
-		enc, ver = encBinary, binaryVersion
+		enc, ver = consumer.EncodingTrawlBinary, binaryVersion
 		if k == event.KindFlow {
-			enc, ver = encFlowPB, encFlowPBV
+			enc, ver = consumer.EncodingFlowMessage, "2" // goflow2's v2 schema
 		}
 	}
 	h := []kgo.RecordHeader{
-		{Key: headerEncoding, Value: []byte(enc)},
-		{Key: headerEncodingVersion, Value: []byte(ver)},
-		{Key: headerKind, Value: []byte(k.String())},
+		{Key: consumer.HeaderEncoding, Value: []byte(enc)},
+		{Key: consumer.HeaderEncodingVersion, Value: []byte(ver)},
+		{Key: consumer.HeaderKind, Value: []byte(k.String())},
 	}
 	s.hdrs[k] = h
 	return h
@@ -609,27 +597,6 @@ func (s *Sink) appendValue(dst []byte, ev *event.Event) []byte {
 		return event.AppendBinary(dst, ev)
 	}
 	return event.AppendJSON(dst, ev)
-}
-
-// appendKey appends the record key: the source whose order matters. Flows
-// are keyed by exporter, syslog by host name (else sender address), other
-// kinds by sender address, or nothing for local sources (audit, eBPF),
-// whose records then spread over partitions.
-func appendKey(dst []byte, ev *event.Event) []byte {
-	switch ev.Kind {
-	case event.KindFlow:
-		if a := ev.Flow.SamplerAddress; a.IsValid() {
-			return a.AppendTo(dst)
-		}
-	case event.KindSyslog:
-		if len(ev.Syslog.Hostname) > 0 {
-			return append(dst, ev.Syslog.Hostname...)
-		}
-	}
-	if a := ev.Source.Addr(); a.IsValid() {
-		return a.AppendTo(dst)
-	}
-	return dst
 }
 
 func (s *Sink) close() {

@@ -1,0 +1,124 @@
+package consumer
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/valyala/fastjson"
+
+	"github.com/trawlsec/trawl/event"
+)
+
+// Record headers that trawl's Kafka sink sets on every record, and the
+// values of HeaderEncoding (docs/consumers.md).
+const (
+	// HeaderEncoding names how the record value encodes the event.
+	HeaderEncoding = "trawl.encoding"
+	// HeaderEncodingVersion is the version of that encoding.
+	HeaderEncodingVersion = "trawl.encoding.version"
+	// HeaderKind is the event kind ("flow", "syslog", ...).
+	HeaderKind = "trawl.kind"
+
+	// EncodingECSJSON is one ECS JSON object (event.AppendJSON), version 1.
+	// A record without a HeaderEncoding is taken as ECS JSON.
+	EncodingECSJSON = "ecs-json"
+	// EncodingTrawlBinary is trawl's binary event encoding
+	// (event.AppendBinary); its version is event.Version.
+	EncodingTrawlBinary = "trawl-binary"
+	// EncodingFlowMessage is a goflow2 v2 FlowMessage in protobuf wire
+	// format (event.AppendFlowProto), version 2; flows only.
+	EncodingFlowMessage = "goflow2-flowmessage"
+)
+
+// ErrUnknownEncoding is wrapped by the error [Converter.AppendJSON] returns
+// for a record whose encoding or encoding version this build cannot read.
+var ErrUnknownEncoding = errors.New("unknown record encoding")
+
+var binaryVersion = strconv.Itoa(event.Version)
+
+// Converter renders Kafka records written by trawl's Kafka sink as ECS
+// JSON, whatever their encoding: ECS JSON passes through (checked), trawl's
+// binary encoding and goflow2 FlowMessages are decoded and rendered with
+// event.AppendJSON. It reuses one event, so it is not safe for concurrent
+// use; the zero value is ready.
+//
+// What the binary encodings do not carry is missing from their JSON: the
+// per-frame fields (trawl.input, trawl.seq, observer.hostname) for both,
+// and for FlowMessage also the exporter's UDP address (observer.ip,
+// netflow.exporter). See docs/consumers.md.
+type Converter struct {
+	ev event.Event
+}
+
+// AppendJSON appends the ECS JSON of the event r carries to dst and returns
+// the extended slice and the event's kind. On error dst is returned
+// unchanged. It does not allocate when dst has room; it does not retain r.
+func (c *Converter) AppendJSON(dst []byte, r *kgo.Record) ([]byte, event.Kind, error) {
+	var enc, ver, kindName []byte
+	for i := range r.Headers {
+		h := &r.Headers[i]
+		switch h.Key {
+		case HeaderEncoding:
+			enc = h.Value
+		case HeaderEncodingVersion:
+			ver = h.Value
+		case HeaderKind:
+			kindName = h.Value
+		}
+	}
+	kind, ok := event.ParseKind(string(kindName))
+	if !ok {
+		kind, _ = event.ParseKind(strings.TrimPrefix(r.Topic, "trawl."))
+	}
+	switch string(enc) {
+	case "", EncodingECSJSON:
+		if len(ver) > 0 && string(ver) != "1" {
+			return dst, kind, fmt.Errorf("cannot read %s version %q: %w", EncodingECSJSON, ver, ErrUnknownEncoding)
+		}
+		return appendCheckedJSON(dst, r.Value, kind)
+	case EncodingTrawlBinary:
+		if len(ver) > 0 && string(ver) != binaryVersion {
+			return dst, kind, fmt.Errorf("cannot read %s version %q: %w", EncodingTrawlBinary, ver, ErrUnknownEncoding)
+		}
+		if err := event.DecodeBinary(&c.ev, r.Value); err != nil {
+			return dst, kind, fmt.Errorf("cannot decode %s record: %w", EncodingTrawlBinary, err)
+		}
+		return event.AppendJSON(dst, &c.ev), c.ev.Kind, nil
+	case EncodingFlowMessage:
+		if len(ver) > 0 && string(ver) != "2" {
+			return dst, kind, fmt.Errorf("cannot read %s version %q: %w", EncodingFlowMessage, ver, ErrUnknownEncoding)
+		}
+		if err := decodeFlowMessage(&c.ev, r.Value); err != nil {
+			return dst, event.KindFlow, fmt.Errorf("cannot decode %s record: %w", EncodingFlowMessage, err)
+		}
+		return event.AppendJSON(dst, &c.ev), event.KindFlow, nil
+	}
+	return dst, kind, fmt.Errorf("cannot read a record encoded as %q: %w", enc, ErrUnknownEncoding)
+}
+
+// appendCheckedJSON appends v, which must be one JSON object, leaving out
+// line breaks: outside strings they are whitespace (inside, JSON forbids
+// them), and a Message's JSON must fit on one line.
+func appendCheckedJSON(dst, v []byte, kind event.Kind) ([]byte, event.Kind, error) {
+	t := bytes.TrimLeft(v, " \t\r\n")
+	if len(t) == 0 || t[0] != '{' {
+		return dst, kind, fmt.Errorf("cannot read %s record: the value is not a JSON object", EncodingECSJSON)
+	}
+	if err := fastjson.ValidateBytes(t); err != nil {
+		return dst, kind, fmt.Errorf("cannot read %s record: %w", EncodingECSJSON, err)
+	}
+	for len(t) > 0 {
+		i := bytes.IndexAny(t, "\r\n")
+		if i < 0 {
+			dst = append(dst, t...)
+			break
+		}
+		dst = append(dst, t[:i]...)
+		t = t[i+1:]
+	}
+	return bytes.TrimRight(dst, " \t"), kind, nil
+}
