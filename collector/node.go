@@ -192,6 +192,32 @@ func New(cfg *config.Config, logger *log.Logger) (*Node, error) {
 			}
 			n.syslogs[name] = si
 			n.inputs = append(n.inputs, si)
+		case config.InputAudit:
+			opts, err := auditOptionsFrom(name, in)
+			if err != nil {
+				return nil, err
+			}
+			ai, err := newAuditInput(opts, pipe, leds[name], n.set, n.logf)
+			if AuditUnavailable(err) {
+				// Not root, no kernel audit, or auditd runs: one line, and
+				// the node runs without this input (its ledger stays 0).
+				n.logf("%v; the input stays off", err)
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			n.inputs = append(n.inputs, ai)
+		case config.InputEBPF:
+			opts, err := ebpfOptionsFrom(name, in)
+			if err != nil {
+				return nil, err
+			}
+			// Without the privileges or kernel support it has logged one
+			// line; the node runs without it (its ledger stays 0).
+			if ei := newEBPFInput(opts, pipe, leds[name], n.set, n.logf); ei.Running() {
+				n.inputs = append(n.inputs, ei)
+			}
 		}
 	}
 
@@ -276,6 +302,12 @@ func kindOf(inputType string) event.Kind {
 		return event.KindFlow
 	case config.InputSyslog, config.InputRELP:
 		return event.KindSyslog
+	case config.InputAudit:
+		return event.KindAudit
+	case config.InputEBPF:
+		// Frames of an ebpf input mix process and network events; each
+		// event carries its own kind.
+		return event.KindProcess
 	}
 	return event.KindUnknown
 }

@@ -94,6 +94,7 @@ const (
 	InputSFlow   = "sflow"
 	InputSyslog  = "syslog"
 	InputRELP    = "relp"
+	InputAudit   = "audit"
 )
 
 // Syslog transports (the protocol key of a syslog input).
@@ -163,6 +164,22 @@ type Input struct {
 	Timezone string `yaml:"timezone"`
 	// Zones overrides Timezone per sender: source IP → IANA zone name.
 	Zones map[string]string `yaml:"zones"`
+
+	// Mode of an audit input: unicast (trawl is the audit daemon and loads
+	// RulesFile; the default) or multicast (read beside auditd, change
+	// nothing).
+	Mode string `yaml:"mode"`
+	// TakeOver lets a unicast audit input stop a running audit daemon
+	// (SIGTERM) and take its place; without it the input refuses to start
+	// while one runs.
+	TakeOver bool `yaml:"take_over"`
+	// RulesFile is an audit rules file in auditctl syntax, loaded by a
+	// unicast audit input; empty means the built-in set
+	// (configs/audit.rules).
+	RulesFile string `yaml:"rules_file"`
+
+	// EBPF holds the settings of an ebpf input (config/ebpf.go).
+	EBPF `yaml:",inline"`
 }
 
 // TLS configures a TLS listener (TLS 1.2 or later).
@@ -521,6 +538,17 @@ func (c *Config) applyDefaults() {
 				in.ReadBuffer = 32 << 20
 			}
 		}
+		if in.Type == InputEBPF {
+			defaultsEBPF(&in)
+		}
+		if in.Type == InputAudit {
+			if in.Mode == "" {
+				in.Mode = AuditUnicast
+			}
+			if in.ReadBuffer == 0 {
+				in.ReadBuffer = 16 << 20
+			}
+		}
 		c.Inputs[name] = in
 	}
 	for i := range c.Sinks {
@@ -575,12 +603,12 @@ func (c *Config) Validate() error {
 			add(c.errorf(p, "input names are letters, digits, '_', '.', '-' (at most 64)"))
 		}
 		switch in.Type {
-		case InputApp, InputNetflow, InputSFlow, InputSyslog, InputRELP:
+		case InputApp, InputNetflow, InputSFlow, InputSyslog, InputRELP, InputAudit, InputEBPF:
 		case "":
 			add(c.errorf(p, "missing type"))
 			continue
 		default:
-			add(c.errorf(p+".type", "unknown input type %q (want app, netflow, sflow, syslog or relp)", in.Type))
+			add(c.errorf(p+".type", "unknown input type %q (want app, netflow, sflow, syslog, relp, audit or ebpf)", in.Type))
 			continue
 		}
 		if in.Type == InputSyslog {
@@ -605,6 +633,14 @@ func (c *Config) Validate() error {
 				add(c.errorf(p+"."+key, "not a setting of %s", what))
 			}
 		}
+		c.validateEBPF(p, in, add, notFor)
+		if in.Type == InputAudit {
+			c.validateAudit(p, in, add)
+		} else {
+			for _, k := range []string{"mode", "take_over", "rules_file"} {
+				notFor(k)
+			}
+		}
 		if in.usesUDP() {
 			if in.Sockets < 0 || in.Sockets > 256 {
 				add(c.errorf(p+".sockets", "must be between 0 (one per core) and 256, got %d", in.Sockets))
@@ -614,7 +650,9 @@ func (c *Config) Validate() error {
 			}
 		} else {
 			notFor("sockets")
-			notFor("read_buffer")
+			if in.Type != InputAudit {
+				notFor("read_buffer")
+			}
 		}
 		if in.isStream() {
 			if in.MaxConnections < 1 {
@@ -649,7 +687,9 @@ func (c *Config) Validate() error {
 		if in.Type == InputApp && (in.MaxLineBytes < 256 || in.MaxLineBytes > 64<<20) {
 			add(c.errorf(p+".max_line_bytes", "must be between 256 and 64MiB, got %d", in.MaxLineBytes))
 		}
-		if !IsSyslog(in.Type) { // validateSyslog knows unix socket paths
+		if in.Type == InputAudit || in.Type == InputEBPF {
+			notFor("listen")
+		} else if !IsSyslog(in.Type) { // validateSyslog knows unix socket paths
 			if err := checkHostPort(in.Listen); err != nil {
 				add(c.errorf(p+".listen", "%v", err))
 			}
@@ -713,6 +753,38 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Audit input modes (the mode key).
+const (
+	AuditUnicast   = "unicast"
+	AuditMulticast = "multicast"
+)
+
+// validateAudit checks the settings of an audit input. The rules file is
+// only checked for existence here; its syntax is checked when the input
+// is created, where the parser that loads it lives.
+func (c *Config) validateAudit(p string, in Input, add func(error)) {
+	switch in.Mode {
+	case AuditUnicast:
+		if in.RulesFile != "" {
+			if _, err := os.Stat(in.RulesFile); err != nil {
+				add(c.errorf(p+".rules_file", "%v", err))
+			}
+		}
+	case AuditMulticast:
+		// Reading beside auditd changes nothing in the kernel.
+		for _, k := range []string{"take_over", "rules_file"} {
+			if _, set := c.lines[p+"."+k]; set {
+				add(c.errorf(p+"."+k, "not a setting of audit mode multicast (auditd owns the rules and the audit PID)"))
+			}
+		}
+	default:
+		add(c.errorf(p+".mode", "unknown audit mode %q (want unicast or multicast)", in.Mode))
+	}
+	if in.ReadBuffer < 64<<10 || in.ReadBuffer > 1<<30 {
+		add(c.errorf(p+".read_buffer", "must be between 64KiB and 1GiB, got %d", in.ReadBuffer))
+	}
 }
 
 // validateSyslog checks the settings of a syslog or relp input.

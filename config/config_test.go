@@ -228,3 +228,38 @@ func TestParseSyslog_Failure(t *testing.T) {
 	f("inputs:\n  s:\n    type: syslog\n    protocol: udp\n    zones:\n      router1: UTC\n", `line 6: key inputs.s.zones.router1: "router1" is not an IP address`)
 	f("inputs:\n  s:\n    type: syslog\n    protocol: udp\n    zones:\n      10.0.0.1: Nowhere/Special\n", `line 6: key inputs.s.zones.10.0.0.1: unknown time zone "Nowhere/Special"`)
 }
+
+func TestAuditInputConfig(t *testing.T) {
+	c, err := Parse([]byte("inputs:\n  audit:\n    type: audit\n"), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in := c.Inputs["audit"]; in.Mode != AuditUnicast || in.ReadBuffer != 16<<20 || in.TakeOver || in.RulesFile != "" || in.RingSize != 65536 {
+		t.Fatalf("audit defaults: %+v", in)
+	}
+	c, err = Parse([]byte("inputs:\n  audit:\n    type: audit\n    mode: multicast\n    read_buffer: 64MiB\n"), "t.yaml")
+	if err != nil || c.Inputs["audit"].Mode != AuditMulticast || c.Inputs["audit"].ReadBuffer != 64<<20 {
+		t.Fatalf("multicast: %v %+v", err, c)
+	}
+	d, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in, ok := d.Inputs["audit"]; !ok || in.Type != InputAudit || in.Mode != AuditUnicast || in.TakeOver {
+		t.Fatalf("default config audit input: %+v", in)
+	}
+	f := func(yml, want string) {
+		t.Helper()
+		_, err := Parse([]byte(yml), "t.yaml")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("Parse(%q) = %v, want an error containing %q", yml, err, want)
+		}
+	}
+	f("inputs:\n  a:\n    type: audit\n    mode: broadcast\n", `line 4: key inputs.a.mode: unknown audit mode "broadcast"`)
+	f("inputs:\n  a:\n    type: audit\n    mode: multicast\n    take_over: true\n", "line 5: key inputs.a.take_over: not a setting of audit mode multicast")
+	f("inputs:\n  a:\n    type: audit\n    mode: multicast\n    rules_file: /x\n", "key inputs.a.rules_file: not a setting of audit mode multicast")
+	f("inputs:\n  a:\n    type: audit\n    rules_file: /nonexistent/audit.rules\n", "line 4: key inputs.a.rules_file:")
+	f("inputs:\n  a:\n    type: audit\n    listen: ':1'\n", "key inputs.a.listen: not a setting of input type audit")
+	f("inputs:\n  a:\n    type: audit\n    read_buffer: 1KiB\n", "key inputs.a.read_buffer: must be between 64KiB and 1GiB")
+	f("inputs:\n  a:\n    type: app\n    mode: unicast\n", "key inputs.a.mode: not a setting of input type app")
+}

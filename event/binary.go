@@ -126,6 +126,10 @@ const (
 	auditDstPort    = 17
 	auditKey        = 18
 	auditRaw        = 19
+	auditTitle      = 20
+	auditUserName   = 21
+	auditAuditUser  = 22
+	auditGroupName  = 23
 
 	processAction   = 1
 	processPID      = 2
@@ -301,7 +305,8 @@ func syslogBound(s *Syslog) int {
 func auditBound(a *Audit) int {
 	return maxAuditScalars + bytesBound(a.Action) + bytesBound(a.Result) +
 		bytesBound(a.Syscall) + bytesBound(a.Exe) + bytesBound(a.Comm) + bytesBound(a.Cwd) +
-		bytesBound(a.FilePath) + bytesBound(a.Key) + bytesBound(a.Raw) + argsBound(a.Args)
+		bytesBound(a.FilePath) + bytesBound(a.Key) + bytesBound(a.Raw) + argsBound(a.Args) +
+		bytesBound(a.Title) + bytesBound(a.UserName) + bytesBound(a.AuditUserName) + bytesBound(a.GroupName)
 }
 
 func processBound(p *Process) int {
@@ -411,6 +416,10 @@ func putAudit(b []byte, i int, a *Audit) int {
 	i = putUint2(b, i, auditDstPort<<3|wireVarint, uint64(a.DstAddr.Port()))
 	i = putBytes2(b, i, auditKey<<3|wireBytes, a.Key)
 	i = putBytes2(b, i, auditRaw<<3|wireBytes, a.Raw)
+	i = putBytes2(b, i, auditTitle<<3|wireBytes, a.Title)
+	i = putBytes2(b, i, auditUserName<<3|wireBytes, a.UserName)
+	i = putBytes2(b, i, auditAuditUser<<3|wireBytes, a.AuditUserName)
+	i = putBytes2(b, i, auditGroupName<<3|wireBytes, a.GroupName)
 	return i
 }
 
@@ -1000,6 +1009,14 @@ func decodePayload(e *Event, k Kind, b []byte, i, end int) error {
 				err = setBytes(&p.Key, &f)
 			case auditRaw:
 				err = setBytes(&p.Raw, &f)
+			case auditTitle:
+				err = setBytes(&p.Title, &f)
+			case auditUserName:
+				err = setBytes(&p.UserName, &f)
+			case auditAuditUser:
+				err = setBytes(&p.AuditUserName, &f)
+			case auditGroupName:
+				err = setBytes(&p.GroupName, &f)
 			}
 			if err != nil {
 				return decodeError(k, &f, err)

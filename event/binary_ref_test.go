@@ -135,6 +135,10 @@ func appendAudit(dst []byte, a *Audit) []byte {
 	dst = appendUintField(dst, auditDstPort, uint64(a.DstAddr.Port()))
 	dst = appendBytesField(dst, auditKey, a.Key)
 	dst = appendBytesField(dst, auditRaw, a.Raw)
+	dst = appendBytesField(dst, auditTitle, a.Title)
+	dst = appendBytesField(dst, auditUserName, a.UserName)
+	dst = appendBytesField(dst, auditAuditUser, a.AuditUserName)
+	dst = appendBytesField(dst, auditGroupName, a.GroupName)
 	return dst
 }
 

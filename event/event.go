@@ -145,6 +145,15 @@ type Audit struct {
 	DstAddr    netip.AddrPort
 	Key        []byte
 	Raw        []byte // the raw record text, records separated by '\n'
+	// Title is the process title (PROCTITLE record): the command line with
+	// its arguments joined by spaces, as ps shows it.
+	Title []byte
+	// UserName, AuditUserName and GroupName are the names of UID, AUID and
+	// GID, resolved on the collecting host when the event was read (as
+	// ausearch -i does); empty when the id has no local name.
+	UserName      []byte
+	AuditUserName []byte
+	GroupName     []byte
 }
 
 // ProcessAction says what happened to a process.

@@ -421,9 +421,12 @@ func appendAuditJSON(dst []byte, a *Audit) []byte {
 		dst = jsonString(dst, `"working_directory":`, a.Cwd)
 	}
 	dst = appendArgsJSON(dst, a.Args)
+	if len(a.Title) > 0 {
+		dst = jsonString(dst, `"title":`, a.Title)
+	}
 	dst = closeObject(dst, m)
 
-	dst = appendUserJSON(dst, a.UID, a.AUID, a.GID)
+	dst = appendUserJSON(dst, a.UID, a.AUID, a.GID, a.UserName, a.AuditUserName, a.GroupName)
 	if len(a.FilePath) > 0 {
 		dst = append(dst, `"file":{`...)
 		dst = jsonString(dst, `"path":`, a.FilePath)
@@ -459,21 +462,33 @@ func appendAuditJSON(dst []byte, a *Audit) []byte {
 }
 
 // appendUserJSON writes user.id, user.audit.id and group.id, leaving out
-// ids that are UnsetID.
-func appendUserJSON(dst []byte, uid, auid, gid uint32) []byte {
+// ids that are UnsetID, and beside each id its name when one is given
+// (user.name, user.audit.name, group.name).
+func appendUserJSON(dst []byte, uid, auid, gid uint32, uname, auname, gname []byte) []byte {
 	m := len(dst)
 	dst = append(dst, `"user":{`...)
 	dst = jsonID(dst, `"id":`, uid)
+	if uid != UnsetID && len(uname) > 0 {
+		dst = jsonString(dst, `"name":`, uname)
+	}
 	if auid != UnsetID {
 		dst = append(dst, `"audit":{"id":"`...)
 		dst = strconv.AppendUint(dst, uint64(auid), 10)
-		dst = append(dst, `"},`...)
+		dst = append(dst, '"', ',')
+		if len(auname) > 0 {
+			dst = jsonString(dst, `"name":`, auname)
+		}
+		dst = closeObject(dst, 0)
 	}
 	dst = closeObject(dst, m)
 	if gid != UnsetID {
+		m = len(dst)
 		dst = append(dst, `"group":{`...)
 		dst = jsonID(dst, `"id":`, gid)
-		dst = closeObject(dst, 0)
+		if len(gname) > 0 {
+			dst = jsonString(dst, `"name":`, gname)
+		}
+		dst = closeObject(dst, m)
 	}
 	return dst
 }
@@ -534,7 +549,7 @@ func appendProcessJSON(dst []byte, p *Process) []byte {
 		}
 	}
 	dst = closeObject(dst, 0)
-	dst = appendUserJSON(dst, p.UID, p.LoginUID, p.GID)
+	dst = appendUserJSON(dst, p.UID, p.LoginUID, p.GID, nil, nil, nil)
 	if p.CgroupID != 0 {
 		dst = append(dst, `"ebpf":{"cgroup_id":`...)
 		dst = strconv.AppendUint(dst, p.CgroupID, 10)

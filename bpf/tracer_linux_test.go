@@ -1,0 +1,679 @@
+//go:build linux && (386 || amd64 || arm || arm64 || loong64 || mips64le || mipsle || ppc64le || riscv64)
+
+package bpf
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/trawlsec/trawl/event"
+)
+
+// needTracer skips when this process cannot load the programs (not root,
+// no BTF). CI runs as root on a kernel with BTF, so there the tests run.
+func needTracer(t *testing.T) {
+	t.Helper()
+	if err := Check(); err != nil {
+		t.Skipf("eBPF tracing unavailable here: %v", err)
+	}
+}
+
+// modes are the program flavours every test runs with.
+var modes = []Attach{AttachBTF, AttachTracepoint}
+
+// collector reads a Tracer on its own goroutine and keeps an owned copy of
+// every event that keep accepts.
+type collector struct {
+	tr   *Tracer
+	keep func(*event.Event) bool
+	mu   sync.Mutex
+	evs  []*event.Event
+	errs []error
+	done chan struct{}
+	wake chan struct{}
+}
+
+func startCollector(t *testing.T, opts Options, keep func(*event.Event) bool) *collector {
+	t.Helper()
+	opts.Logf = t.Logf
+	tr, err := Open(opts)
+	if err != nil {
+		t.Fatalf("Open(%v): %v", opts.Attach, err)
+	}
+	if opts.Attach != AttachAuto && tr.Mode() != opts.Attach {
+		t.Fatalf("Mode() = %v, want %v", tr.Mode(), opts.Attach)
+	}
+	c := &collector{tr: tr, keep: keep, done: make(chan struct{}), wake: make(chan struct{}, 1)}
+	go c.run()
+	t.Cleanup(c.stop)
+	return c
+}
+
+func (c *collector) run() {
+	defer close(c.done)
+	var ev event.Event
+	for {
+		_, err := c.tr.Next(&ev)
+		if errors.Is(err, os.ErrClosed) {
+			return
+		}
+		c.mu.Lock()
+		if err != nil {
+			c.errs = append(c.errs, err)
+		} else if c.keep(&ev) {
+			c.evs = append(c.evs, clone(&ev))
+		}
+		c.mu.Unlock()
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (c *collector) stop() {
+	c.tr.Close()
+	<-c.done
+}
+
+// clone returns a copy of ev that owns its bytes.
+func clone(ev *event.Event) *event.Event {
+	b := event.AppendBinary(nil, ev)
+	var out event.Event
+	if err := event.DecodeBinary(&out, b); err != nil {
+		panic(err)
+	}
+	return &out
+}
+
+// wait returns the first kept event that match accepts, waiting up to 5s.
+func (c *collector) wait(t *testing.T, what string, match func(*event.Event) bool) *event.Event {
+	t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		c.mu.Lock()
+		for _, ev := range c.evs {
+			if match(ev) {
+				c.mu.Unlock()
+				return ev
+			}
+		}
+		errs := c.errs
+		c.mu.Unlock()
+		if len(errs) > 0 {
+			t.Fatalf("reader errors: %v", errs)
+		}
+		select {
+		case <-c.wake:
+		case <-deadline:
+			t.Fatalf("no %s within 5s", what)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// none checks that no kept event matches, after giving stragglers time.
+func (c *collector) none(t *testing.T, what string, match func(*event.Event) bool) {
+	t.Helper()
+	time.Sleep(300 * time.Millisecond)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, ev := range c.evs {
+		if match(ev) {
+			t.Fatalf("unexpected %s: %s", what, event.AppendJSON(nil, ev))
+		}
+	}
+}
+
+func token(t *testing.T) string {
+	return fmt.Sprintf("trawl-%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), time.Now().UnixNano())
+}
+
+func isExec(ev *event.Event, pid int) bool {
+	return ev.Kind == event.KindProcess && ev.Process.Action == event.ProcessExec && int(ev.Process.PID) == pid
+}
+
+func isExit(ev *event.Event, pid int) bool {
+	return ev.Kind == event.KindProcess && ev.Process.Action == event.ProcessExit && int(ev.Process.PID) == pid
+}
+
+func hasArg(ev *event.Event, arg string) bool {
+	for _, a := range ev.Process.Args {
+		if string(a) == arg {
+			return true
+		}
+	}
+	return false
+}
+
+// selfLoginUID is what the kernel reports as this process's login uid,
+// which children inherit.
+func selfLoginUID(t *testing.T) uint32 {
+	b, err := os.ReadFile("/proc/self/loginuid")
+	if err != nil {
+		return event.UnsetID // no CONFIG_AUDIT: the programs report unset
+	}
+	v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 32)
+	if err != nil {
+		t.Fatalf("cannot parse /proc/self/loginuid %q: %v", b, err)
+	}
+	return uint32(v)
+}
+
+// testCgroup makes a fresh cgroup v2 directory and returns an open fd on
+// it (for SysProcAttr.CgroupFD) and its id; it skips when cgroup v2 is
+// not mounted.
+func testCgroup(t *testing.T) (*os.File, uint64) {
+	t.Helper()
+	root := cgroup2Mount(t)
+	dir := filepath.Join(root, fmt.Sprintf("trawl-test-%d", time.Now().UnixNano()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Skipf("cannot create a cgroup v2 under %s: %v", root, err)
+	}
+	t.Cleanup(func() {
+		// The cgroup empties once its processes are reaped.
+		for i := 0; i < 50; i++ {
+			if err := os.Remove(dir); err == nil || errors.Is(err, os.ErrNotExist) {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Errorf("cannot remove test cgroup %s", dir)
+	})
+	f, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		t.Fatal(err)
+	}
+	return f, st.Ino
+}
+
+func cgroup2Mount(t *testing.T) string {
+	t.Helper()
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		t.Skipf("no mountinfo: %v", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// id parent major:minor root mountpoint options ... - fstype source opts
+		fields := strings.Fields(sc.Text())
+		for i, fl := range fields {
+			if fl == "-" && i+1 < len(fields) && fields[i+1] == "cgroup2" {
+				return fields[4]
+			}
+		}
+	}
+	t.Skip("cgroup v2 is not mounted")
+	return ""
+}
+
+func TestExecExit(t *testing.T) {
+	needTracer(t)
+	loginUID := selfLoginUID(t)
+	for _, m := range modes {
+		t.Run(m.String(), func(t *testing.T) {
+			tok := token(t)
+			c := startCollector(t, Options{Process: true, Attach: m}, func(ev *event.Event) bool {
+				return int(ev.Process.PPID) == os.Getpid() || hasArg(ev, tok)
+			})
+			cgFD, cgID := testCgroup(t)
+
+			cmd := exec.Command("/bin/echo", tok, "second arg", "")
+			cmd.Stdout = io.Discard
+			cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cgFD.Fd())}
+			if err := cmd.Run(); err != nil {
+				t.Fatal(err)
+			}
+			pid := cmd.Process.Pid
+			ex := c.wait(t, "exec of /bin/echo", func(ev *event.Event) bool { return isExec(ev, pid) })
+			p := &ex.Process
+			wantArgs := []string{"/bin/echo", tok, "second arg", ""}
+			if len(p.Args) != len(wantArgs) {
+				t.Fatalf("args = %q, want %q", p.Args, wantArgs)
+			}
+			for i, a := range wantArgs {
+				if string(p.Args[i]) != a {
+					t.Fatalf("args = %q, want %q", p.Args, wantArgs)
+				}
+			}
+			if int(p.PPID) != os.Getpid() || string(p.Comm) != "echo" || string(p.Filename) != "/bin/echo" ||
+				p.UID != uint32(os.Getuid()) || p.GID != uint32(os.Getgid()) || p.LoginUID != loginUID || p.CgroupID != cgID {
+				t.Fatalf("exec event %s: want ppid %d, comm echo, filename /bin/echo, uid %d, gid %d, loginuid %d, cgroup %d",
+					event.AppendJSON(nil, ex), os.Getpid(), os.Getuid(), os.Getgid(), loginUID, cgID)
+			}
+			if ex.Flags != 0 {
+				t.Errorf("flags = %v, want none", ex.Flags)
+			}
+			now := time.Now().UnixNano()
+			if d := now - ex.Time; d < 0 || d > int64(10*time.Second) {
+				t.Errorf("exec time %d is %v from now", ex.Time, time.Duration(d))
+			}
+			if p.StartNs == 0 || p.StartNs > ex.Time {
+				t.Errorf("start %d after the exec at %d", p.StartNs, ex.Time)
+			}
+
+			exit := c.wait(t, "exit of /bin/echo", func(ev *event.Event) bool { return isExit(ev, pid) })
+			if e := &exit.Process; e.ExitCode != 0 || e.StartNs != p.StartNs || e.DurationNs <= 0 ||
+				exit.Time-e.StartNs != e.DurationNs || string(e.Comm) != "echo" || int(e.PPID) != os.Getpid() || e.CgroupID != cgID {
+				t.Fatalf("exit event %s: want code 0, start %d, comm echo, duration = time - start > 0", event.AppendJSON(nil, exit), p.StartNs)
+			}
+		})
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	needTracer(t)
+	c := startCollector(t, Options{Process: true}, func(ev *event.Event) bool { return int(ev.Process.PPID) == os.Getpid() })
+	// A process exits with a status, and one dies of a signal; a threaded
+	// one (a Go binary would do, sh is not) is covered by the dedupe in
+	// handle_exit, checked by TestOneExitPerProcess.
+	cmd := exec.Command("/bin/sh", "-c", "exit 7")
+	if err := cmd.Run(); err == nil {
+		t.Fatal("sh -c 'exit 7' succeeded")
+	}
+	ev := c.wait(t, "exit 7", func(ev *event.Event) bool { return isExit(ev, cmd.Process.Pid) })
+	if ev.Process.ExitCode != 7 {
+		t.Errorf("exit code = %d, want 7", ev.Process.ExitCode)
+	}
+	sleep := exec.Command("/bin/sleep", "30")
+	if err := sleep.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sleep.Process.Signal(syscall.SIGKILL)
+	sleep.Wait()
+	ev = c.wait(t, "killed sleep", func(ev *event.Event) bool { return isExit(ev, sleep.Process.Pid) })
+	if ev.Process.ExitCode != 128+9 {
+		t.Errorf("exit code = %d, want 137 (128 + SIGKILL)", ev.Process.ExitCode)
+	}
+}
+
+// TestOneExitPerProcess runs a multi-threaded process (this test binary
+// re-executed as a helper) and expects one exit event, not one per thread.
+// (Two last threads racing to the tracepoint, which handle_exit also
+// dedupes, was seen under load but does not reproduce on demand.)
+func TestOneExitPerProcess(t *testing.T) {
+	needTracer(t)
+	c := startCollector(t, Options{Process: true}, func(ev *event.Event) bool { return int(ev.Process.PPID) == os.Getpid() })
+	for i := 0; i < 3; i++ {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperThreads$")
+		cmd.Env = append(os.Environ(), "TRAWL_BPF_HELPER=threads")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("helper: %v: %s", err, out)
+		}
+		pid := cmd.Process.Pid
+		c.wait(t, "helper exit", func(ev *event.Event) bool { return isExit(ev, pid) })
+		time.Sleep(100 * time.Millisecond)
+		c.mu.Lock()
+		n := 0
+		for _, ev := range c.evs {
+			if isExit(ev, pid) {
+				n++
+			}
+		}
+		c.mu.Unlock()
+		if n != 1 {
+			t.Fatalf("%d exit events for pid %d, want 1", n, pid)
+		}
+	}
+}
+
+// TestHelperThreads is not a test: TestOneExitPerProcess runs it in a
+// child process, which starts threads and exits with all of them.
+func TestHelperThreads(t *testing.T) {
+	if os.Getenv("TRAWL_BPF_HELPER") != "threads" {
+		t.Skip("helper for TestOneExitPerProcess")
+	}
+	var started sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		started.Add(1)
+		go func() {
+			runtime.LockOSThread() // a thread of its own, exiting with the rest
+			started.Done()
+			ts := syscall.Timespec{Sec: 10}
+			syscall.Nanosleep(&ts, nil)
+		}()
+	}
+	started.Wait()
+	os.Exit(0)
+}
+
+func TestConnections(t *testing.T) {
+	needTracer(t)
+	for _, m := range modes {
+		for _, network := range []string{"tcp4", "tcp6"} {
+			t.Run(m.String()+"/"+network, func(t *testing.T) {
+				host := "127.0.0.1"
+				if network == "tcp6" {
+					host = "::1"
+				}
+				c := startCollector(t, Options{Network: true, IncludeSelf: true, Attach: m}, func(ev *event.Event) bool {
+					return ev.Kind == event.KindNetwork && ev.Network.Src.Addr().IsLoopback()
+				})
+				testConnection(t, c, network, host)
+			})
+		}
+	}
+}
+
+func testConnection(t *testing.T, c *collector, network, host string) {
+	t.Helper()
+	ln, err := net.Listen(network, net.JoinHostPort(host, "0"))
+	if err != nil {
+		t.Skipf("cannot listen on %s: %v", host, err)
+	}
+	defer ln.Close()
+	lnAddr := ln.Addr().(*net.TCPAddr).AddrPort()
+	const ping, pong = "ping from the client", "pong!"
+	srvDone := make(chan netip.AddrPort, 1)
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			srvDone <- netip.AddrPort{}
+			return
+		}
+		buf := make([]byte, len(ping))
+		io.ReadFull(conn, buf)
+		conn.Write([]byte(pong))
+		io.ReadAll(conn) // until the client closes
+		conn.Close()
+		srvDone <- conn.LocalAddr().(*net.TCPAddr).AddrPort()
+	}()
+	start := time.Now()
+	conn, err := net.Dial(network, lnAddr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := conn.LocalAddr().(*net.TCPAddr).AddrPort()
+	conn.Write([]byte(ping))
+	io.ReadFull(conn, make([]byte, len(pong)))
+	time.Sleep(20 * time.Millisecond) // a lifetime to measure
+	conn.Close()
+	srvLocal := <-srvDone
+	lifetime := time.Since(start)
+	if srvLocal != lnAddr {
+		t.Fatalf("server side local address %v, want %v", srvLocal, lnAddr)
+	}
+	pid := uint32(os.Getpid())
+	comm := selfComm(t)
+	uid := uint32(os.Getuid())
+
+	is := func(a event.NetworkAction, src, dst netip.AddrPort) func(*event.Event) bool {
+		return func(ev *event.Event) bool {
+			return ev.Network.Action == a && ev.Network.Src == src && ev.Network.Dst == dst
+		}
+	}
+	check := func(what string, ev *event.Event, wantPID uint32) {
+		t.Helper()
+		n := &ev.Network
+		if n.Transport != 6 || n.PID != wantPID {
+			t.Errorf("%s: %s: want transport 6, pid %d", what, event.AppendJSON(nil, ev), wantPID)
+		}
+		if wantPID != 0 && (string(n.Comm) != comm || n.UID != uid) {
+			t.Errorf("%s: %s: want comm %q, uid %d", what, event.AppendJSON(nil, ev), comm, uid)
+		}
+	}
+	ev := c.wait(t, "connect", is(event.NetworkConnect, local, lnAddr))
+	check("connect", ev, pid)
+	acceptPID := pid
+	if !c.tr.AcceptOwners() {
+		acceptPID = 0
+	}
+	ev = c.wait(t, "accept", is(event.NetworkAccept, lnAddr, local))
+	check("accept", ev, acceptPID)
+
+	ev = c.wait(t, "client close", is(event.NetworkClose, local, lnAddr))
+	check("client close", ev, pid)
+	closes := []struct {
+		what       string
+		ev         *event.Event
+		sent, recv int
+	}{{"client close", ev, len(ping), len(pong)}}
+	ev = c.wait(t, "server close", is(event.NetworkClose, lnAddr, local))
+	check("server close", ev, acceptPID)
+	closes = append(closes, struct {
+		what       string
+		ev         *event.Event
+		sent, recv int
+	}{"server close", ev, len(pong), len(ping)})
+	for _, cl := range closes {
+		n := &cl.ev.Network
+		if n.DurationNs < int64(20*time.Millisecond) || n.DurationNs > int64(lifetime) {
+			t.Errorf("%s: duration %v, want between 20ms and %v", cl.what, time.Duration(n.DurationNs), lifetime)
+		}
+		if n.BytesSent != uint64(cl.sent) || n.BytesRecv != uint64(cl.recv) {
+			t.Errorf("%s: bytes sent %d, received %d; want %d, %d", cl.what, n.BytesSent, n.BytesRecv, cl.sent, cl.recv)
+		}
+	}
+}
+
+func selfComm(t *testing.T) string {
+	b, err := os.ReadFile("/proc/self/comm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(bytes.TrimSpace(b))
+}
+
+// TestFilters checks each in-kernel filter: a denied or not-allowed
+// process is never reported, and counted.
+func TestFilters(t *testing.T) {
+	needTracer(t)
+	run := func(t *testing.T, cmd *exec.Cmd) int {
+		t.Helper()
+		cmd.Stdout = io.Discard
+		if err := cmd.Run(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd.Process.Pid
+	}
+	mine := func(ev *event.Event) bool { return int(ev.Process.PPID) == os.Getpid() }
+	t.Run("deny comm", func(t *testing.T) {
+		c := startCollector(t, Options{Process: true, Filter: Filter{Comms: []string{"echo"}}}, mine)
+		denied := run(t, exec.Command("/bin/echo", token(t)))
+		allowed := run(t, exec.Command("/bin/true", token(t)))
+		c.wait(t, "exec of true", func(ev *event.Event) bool { return isExec(ev, allowed) })
+		c.none(t, "event of echo", func(ev *event.Event) bool { return int(ev.Process.PID) == denied })
+		if s, err := c.tr.Stats(); err != nil || s.Filtered < 2 {
+			t.Errorf("Stats() = %+v, %v; want at least 2 filtered (exec and exit)", s, err)
+		}
+	})
+	t.Run("allow comm", func(t *testing.T) {
+		c := startCollector(t, Options{Process: true, Filter: Filter{Comms: []string{"echo"}, AllowComms: true}}, mine)
+		allowed := run(t, exec.Command("/bin/echo", token(t)))
+		denied := run(t, exec.Command("/bin/true", token(t)))
+		c.wait(t, "exec of echo", func(ev *event.Event) bool { return isExec(ev, allowed) })
+		c.none(t, "event of true", func(ev *event.Event) bool { return int(ev.Process.PID) == denied })
+	})
+	t.Run("deny uid", func(t *testing.T) {
+		if os.Getuid() != 0 {
+			t.Skip("running as another user needs root")
+		}
+		c := startCollector(t, Options{Process: true, Filter: Filter{UIDs: []uint32{65534}}}, mine)
+		nobody := exec.Command("/bin/echo", token(t))
+		nobody.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		denied := run(t, nobody)
+		allowed := run(t, exec.Command("/bin/echo", token(t)))
+		c.wait(t, "exec as root", func(ev *event.Event) bool { return isExec(ev, allowed) })
+		c.none(t, "event of uid 65534", func(ev *event.Event) bool { return int(ev.Process.PID) == denied })
+	})
+	t.Run("allow cgroup", func(t *testing.T) {
+		cgFD, cgID := testCgroup(t)
+		c := startCollector(t, Options{Process: true, Filter: Filter{Cgroups: []uint64{cgID}, AllowCgroups: true}}, mine)
+		in := exec.Command("/bin/echo", token(t))
+		in.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cgFD.Fd())}
+		allowed := run(t, in)
+		denied := run(t, exec.Command("/bin/echo", token(t)))
+		ev := c.wait(t, "exec in the cgroup", func(ev *event.Event) bool { return isExec(ev, allowed) })
+		if ev.Process.CgroupID != cgID {
+			t.Errorf("cgroup id %d, want %d", ev.Process.CgroupID, cgID)
+		}
+		c.none(t, "event outside the cgroup", func(ev *event.Event) bool { return int(ev.Process.PID) == denied })
+	})
+	t.Run("self", func(t *testing.T) {
+		// Without IncludeSelf this process's own connections are not
+		// reported, while a child's are.
+		ln, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		}()
+		port := ln.Addr().(*net.TCPAddr).Port
+		c := startCollector(t, Options{Network: true}, func(ev *event.Event) bool {
+			return ev.Kind == event.KindNetwork && (ev.Network.Dst.Port() == uint16(port) || ev.Network.Src.Port() == uint16(port))
+		})
+		own, err := net.Dial("tcp4", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ownPort := own.LocalAddr().(*net.TCPAddr).Port
+		own.Close()
+		bash, err := exec.LookPath("bash")
+		if err != nil {
+			t.Skip("bash (for /dev/tcp) is not installed")
+		}
+		child := exec.Command(bash, "-c", fmt.Sprintf("exec 3<>/dev/tcp/127.0.0.1/%d", port))
+		childPID := run(t, child)
+		c.wait(t, "the child's connect", func(ev *event.Event) bool {
+			return ev.Network.Action == event.NetworkConnect && int(ev.Network.PID) == childPID
+		})
+		c.none(t, "an event of this process's connect", func(ev *event.Event) bool {
+			return ev.Network.Action == event.NetworkConnect && int(ev.Network.Src.Port()) == ownPort
+		})
+	})
+}
+
+// TestRingbufFull fills a one-page ring buffer without reading it and
+// expects the loss counted, never silent.
+func TestRingbufFull(t *testing.T) {
+	needTracer(t)
+	tr, err := Open(Options{Process: true, RingBytes: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	const n = 100
+	for i := 0; i < n; i++ {
+		if err := exec.Command("/bin/true").Run(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := tr.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 100 execs and 100 exits at 100 bytes or more each cannot fit 4 KiB.
+	if s.RingbufFull == 0 {
+		t.Fatalf("Stats() = %+v, want ring-buffer losses", s)
+	}
+	// What did fit can still be read.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	go func() { <-ctx.Done(); tr.Close() }()
+	var ev event.Event
+	read := 0
+	for read < 10 {
+		if _, err := tr.Next(&ev); err != nil {
+			t.Fatalf("after %d records: %v", read, err)
+		}
+		read++
+	}
+}
+
+// TestStop checks that Stop ends recording and that Next then drains what
+// was already recorded before reporting ErrStopped.
+func TestStop(t *testing.T) {
+	needTracer(t)
+	tr, err := Open(Options{Process: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	before := exec.Command("/bin/true", token(t))
+	if err := before.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	after := exec.Command("/bin/true", token(t))
+	if err := after.Run(); err != nil {
+		t.Fatal(err)
+	}
+	var ev event.Event
+	seen := false
+	for {
+		_, err := tr.Next(&ev)
+		if errors.Is(err, ErrStopped) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if isExec(&ev, before.Process.Pid) {
+			seen = true
+		}
+		if int(ev.Process.PID) == after.Process.Pid {
+			t.Fatalf("recorded after Stop: %s", event.AppendJSON(nil, &ev))
+		}
+	}
+	if !seen {
+		t.Fatal("the exec before Stop was not drained")
+	}
+}
+
+// TestNextAllocs reads queued records and expects no allocation per
+// record once the event's argument slice has grown.
+func TestNextAllocs(t *testing.T) {
+	needTracer(t)
+	tr, err := Open(Options{Process: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	for i := 0; i < 150; i++ { // 300 records: exec and exit
+		if err := exec.Command("/bin/true", "a", "b", "c", "d").Run(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var ev event.Event
+	ev.Process.Args = make([][]byte, 0, 1024)
+	n := testing.AllocsPerRun(200, func() {
+		if _, err := tr.Next(&ev); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if n != 0 {
+		t.Fatalf("Next allocates %v times per record, want 0", n)
+	}
+}

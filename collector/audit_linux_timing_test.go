@@ -1,0 +1,265 @@
+//go:build linux
+
+package collector
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/trawlsec/trawl/audit"
+	"github.com/trawlsec/trawl/audit/audittest"
+	"github.com/trawlsec/trawl/config"
+)
+
+// stormRules records every exec of /usr/bin/true (and nothing else, so the
+// rest of the machine does not disturb the count), with the queue settings
+// of configs/audit.rules.
+const stormRules = `-b 16384
+--backlog_wait_time 0
+-a always,exit -F arch=b64 -S execve -F exe=/usr/bin/true -k storm
+`
+
+// BenchmarkAuditExecStorm runs the same exec storm (a separate process
+// starting /bin/true from several threads as fast as it can) under trawl
+// (a node with the audit input in unicast mode and the disk spool) and
+// under auditd (writing its log), with the same rules, and reports for each
+// the events per second, the collector's CPU seconds per 100,000 events and
+// what the kernel lost. Root and auditd are needed; otherwise it skips.
+//
+//	go test -run '^$' -bench AuditExecStorm -benchtime 1x ./collector/
+func BenchmarkAuditExecStorm(b *testing.B) {
+	ctl := audittest.Kernel(b)
+	auditd, auditctl, _ := auditdTools(b)
+	const workers, perWorker = 4, 10000
+	total := workers * perWorker
+	dir := b.TempDir()
+	rulesFile := filepath.Join(dir, "storm.rules")
+	if err := os.WriteFile(rulesFile, []byte(stormRules), 0o600); err != nil {
+		b.Fatal(err)
+	}
+
+	b.Run("trawl", func(b *testing.B) {
+		for b.Loop() {
+			cfg, err := config.Parse([]byte(fmt.Sprintf(`node: {data_dir: %s}
+http: {listen: ""}
+inputs:
+  audit: {type: audit, rules_file: %s, ring_size: 8192}
+`, b.TempDir(), rulesFile)), "bench")
+			if err != nil {
+				b.Fatal(err)
+			}
+			n, err := New(cfg, log.New(io.Discard, "", 0))
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- n.Run(ctx) }()
+			waitLoaded(b, ctl, uint32(os.Getpid()))
+			lost0 := kernelLost(b, ctl)
+			cpu0 := selfCPU()
+			start := time.Now()
+			execStorm(b, workers, perWorker)
+			stormDone := time.Now()
+			var in ledgerLine
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				in = auditLedger(n)
+				if in.received >= uint64(total) || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			elapsed := time.Since(start)
+			cpu := selfCPU() - cpu0
+			lost := kernelLost(b, ctl) - lost0
+			cancel()
+			if err := <-done; err != nil {
+				b.Fatal(err)
+			}
+			report(b, total, in.received, elapsed, stormDone.Sub(start), cpu, lost)
+			b.ReportMetric(float64(in.gaps), "seq-gaps")
+		}
+	})
+
+	b.Run("auditd", func(b *testing.B) {
+		for b.Loop() {
+			logDir := b.TempDir()
+			daemon := startAuditd(b, ctl, auditd, logDir)
+			if out, err := exec.Command(auditctl, "-R", rulesFile).CombinedOutput(); err != nil {
+				b.Fatalf("auditctl -R: %v: %s", err, out)
+			}
+			lost0 := kernelLost(b, ctl)
+			cpu0 := procCPU(b, daemon.Process.Pid)
+			start := time.Now()
+			execStorm(b, workers, perWorker)
+			stormDone := time.Now()
+			logFile := filepath.Join(logDir, "audit.log")
+			// Reading the growing log while auditd writes it would take
+			// CPU from it: wait until it stops growing, then count once.
+			waitQuiet(b, ctl, logFile)
+			events := countEvents(b, logFile)
+			elapsed := time.Since(start)
+			cpu := procCPU(b, daemon.Process.Pid) - cpu0
+			lost := kernelLost(b, ctl) - lost0
+			stopAuditd(b, daemon)
+			report(b, total, events, elapsed, stormDone.Sub(start), cpu, lost)
+		}
+	})
+}
+
+func report(b *testing.B, total int, got uint64, elapsed, storm time.Duration, cpu time.Duration, lost uint32) {
+	b.ReportMetric(float64(total)/storm.Seconds(), "execs/s")
+	b.ReportMetric(float64(got)/elapsed.Seconds(), "events/s")
+	if got > 0 {
+		b.ReportMetric(cpu.Seconds()*100000/float64(got), "cpu-s/100k-events")
+	}
+	b.ReportMetric(float64(lost), "kernel-lost")
+	b.ReportMetric(float64(uint64(total)-min(got, uint64(total))), "missing")
+}
+
+type ledgerLine struct{ received, gaps uint64 }
+
+func auditLedger(n *Node) ledgerLine {
+	for _, in := range n.Ledger().Snapshot().Inputs {
+		if in.Name == "audit" {
+			return ledgerLine{received: in.Received, gaps: in.UpstreamLost["audit_sequence_gap"]}
+		}
+	}
+	return ledgerLine{}
+}
+
+// waitLoaded waits until pid holds the audit PID with rules loaded and
+// auditing on.
+func waitLoaded(b *testing.B, ctl *audit.Control, pid uint32) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := ctl.State()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if st.PID == pid && len(st.Rules) > 0 && st.Enabled == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("audit PID %d (want %d), %d rules, enabled %d", st.PID, pid, len(st.Rules), st.Enabled)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func kernelLost(b *testing.B, ctl *audit.Control) uint32 {
+	st, err := ctl.Status()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return st.Lost
+}
+
+// selfCPU is this process's user+system CPU time.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// procCPU is another process's user+system CPU time (clock ticks of
+// /proc/PID/stat, 10ms each).
+func procCPU(b *testing.B, pid int) time.Duration {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64) // utime: field 14 of stat
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+// waitQuiet waits until the kernel's queue is empty and the log has not
+// grown for half a second.
+func waitQuiet(b *testing.B, ctl *audit.Control, logFile string) {
+	var last int64 = -1
+	stable := time.Now()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		fi, err := os.Stat(logFile)
+		size := int64(0)
+		if err == nil {
+			size = fi.Size()
+		}
+		st, err := ctl.Status()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if size != last || st.Backlog > 0 {
+			last, stable = size, time.Now()
+		} else if time.Since(stable) > 500*time.Millisecond {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// countEvents counts the SYSCALL records (one per syscall event) in an
+// auditd log; auditd does not write the kernel's EOE records.
+func countEvents(b *testing.B, logFile string) uint64 {
+	data, err := os.ReadFile(logFile)
+	if err != nil && !os.IsNotExist(err) {
+		b.Fatal(err)
+	}
+	return uint64(bytes.Count(data, []byte("type=SYSCALL ")))
+}
+
+// execStorm runs the exec storm in a child process, so its CPU is not the
+// collector's.
+func execStorm(b *testing.B, workers, perWorker int) {
+	b.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperExecStorm$")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("TRAWL_EXEC_STORM=%d,%d", workers, perWorker))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("exec storm: %v: %s", err, out)
+	}
+}
+
+// TestHelperExecStorm is not a test: execStorm runs it in a child process
+// to start /bin/true as fast as it can.
+func TestHelperExecStorm(t *testing.T) {
+	spec := os.Getenv("TRAWL_EXEC_STORM")
+	if spec == "" {
+		t.Skip("helper process for BenchmarkAuditExecStorm")
+	}
+	w, n, _ := strings.Cut(spec, ",")
+	workers, _ := strconv.Atoi(w)
+	per, _ := strconv.Atoi(n)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			attr := &syscall.ProcAttr{Files: []uintptr{0, 1, 2}}
+			for range per {
+				pid, err := syscall.ForkExec("/bin/true", []string{"true"}, attr)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				var ws syscall.WaitStatus
+				syscall.Wait4(pid, &ws, 0, nil)
+			}
+		}()
+	}
+	wg.Wait()
+}

@@ -1,0 +1,199 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/trawlsec/trawl/bpf"
+	"github.com/trawlsec/trawl/config"
+	"github.com/trawlsec/trawl/event"
+	"github.com/trawlsec/trawl/ledger"
+)
+
+// EBPFOptions configures the eBPF input.
+type EBPFOptions struct {
+	Name   string
+	Tracer bpf.Options
+}
+
+// EBPFInput reports process exec and exit and TCP connections traced by
+// eBPF programs (package bpf). It needs root (or CAP_BPF and CAP_PERFMON)
+// and a kernel with BTF; without them it logs one line at start and stays
+// off while the rest of the node runs.
+//
+// One goroutine drains the BPF ring buffer into the input's pipeline. The
+// kernel never waits for it: when the ring buffer is full the programs
+// drop the record and count it, and that count is the ledger's
+// upstream_lost{cause="bpf_ringbuf_full"}.
+type EBPFInput struct {
+	opts EBPFOptions
+	pipe *pipeline
+	logf func(string, ...any)
+	tr   *bpf.Tracer // nil when the input is off
+
+	ringFull  *metrics.Counter
+	filtered  *metrics.Counter
+	untracked *metrics.Counter
+	malformed *metrics.Counter
+}
+
+// statsInterval is how often the kernel-side counters are read.
+const statsInterval = time.Second
+
+func newEBPFInput(opts EBPFOptions, pipe *pipeline, led *ledger.Input, set *metrics.Set, logf func(string, ...any)) *EBPFInput {
+	in := &EBPFInput{
+		opts:      opts,
+		pipe:      pipe,
+		logf:      logf,
+		ringFull:  led.UpstreamLost("bpf_ringbuf_full"),
+		malformed: led.Errors("malformed"),
+		filtered:  set.GetOrCreateCounter(fmt.Sprintf(`trawl_ebpf_filtered_events_total{input=%q}`, opts.Name)),
+		untracked: set.GetOrCreateCounter(fmt.Sprintf(`trawl_ebpf_untracked_connections_total{input=%q}`, opts.Name)),
+	}
+	to := opts.Tracer
+	to.Logf = func(format string, args ...any) { logf("input "+opts.Name+": "+format, args...) }
+	tr, err := bpf.Open(to)
+	if err != nil {
+		logf("input %s: eBPF tracing is off: %v; the input stays off", opts.Name, err)
+		return in
+	}
+	in.tr = tr
+	var what []string
+	if to.Process {
+		what = append(what, "process exec/exit")
+	}
+	if to.Network {
+		w := "TCP connections"
+		if !tr.AcceptOwners() {
+			w += " (accepts without their process: no syscall tracepoints)"
+		}
+		what = append(what, w)
+	}
+	logf("input %s: tracing %s with %s programs", opts.Name, strings.Join(what, " and "), tr.Mode())
+	return in
+}
+
+// Running reports whether the programs are loaded (false when the host
+// lacks the privileges or kernel support).
+func (in *EBPFInput) Running() bool { return in.tr != nil }
+
+// Close detaches the programs if Run never ran.
+func (in *EBPFInput) Close() error {
+	if in.tr == nil {
+		return nil
+	}
+	return in.tr.Close()
+}
+
+// Run drains the ring buffer into the pipeline until ctx ends; then it
+// detaches the programs and drains what they recorded before. hard ends a
+// producer blocked on a full ring (policy block).
+func (in *EBPFInput) Run(ctx, hard context.Context) error {
+	if in.tr == nil {
+		return nil
+	}
+	defer in.tr.Close()
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		t := time.NewTicker(statsInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				in.readStats()
+				in.tr.SyncClock()
+			case <-ctx.Done():
+				if err := in.tr.Stop(); err != nil {
+					in.logf("input %s: stopping the eBPF programs: %v", in.opts.Name, err)
+				}
+				return
+			case <-done:
+				return
+			}
+		}
+	}()
+	defer in.readStats()
+
+	pr := in.pipe.producer()
+	var ev event.Event
+	for {
+		n, err := in.tr.Next(&ev)
+		if err != nil {
+			switch {
+			case errors.Is(err, bpf.ErrMalformed):
+				in.malformed.Inc()
+				continue
+			case errors.Is(err, bpf.ErrStopped), errors.Is(err, os.ErrClosed):
+				return nil
+			}
+			return fmt.Errorf("input %s: %w", in.opts.Name, err)
+		}
+		ev.RecvTime = time.Now().UnixNano()
+		if err := pr.Emit(hard, &ev, n); err != nil {
+			return nil // shutdown deadline passed while the ring was full
+		}
+	}
+}
+
+// readStats copies the kernel-side counters into the ledger and metrics.
+func (in *EBPFInput) readStats() {
+	s, err := in.tr.Stats()
+	if err != nil {
+		return // closed meanwhile
+	}
+	in.ringFull.Set(s.RingbufFull)
+	in.filtered.Set(s.Filtered)
+	in.untracked.Set(s.Untracked)
+}
+
+// ebpfOptionsFrom turns an ebpf input's configuration into tracer options;
+// cgroups given as paths are resolved to their ids here, on the host that
+// runs the input.
+func ebpfOptionsFrom(name string, in config.Input) (EBPFOptions, error) {
+	e := &in.EBPF
+	opts := EBPFOptions{Name: name, Tracer: bpf.Options{
+		Process:     e.Process == nil || *e.Process,
+		Network:     e.Network == nil || *e.Network,
+		RingBytes:   int(e.RingBuffer),
+		IncludeSelf: e.IncludeSelf,
+	}}
+	switch e.Attach {
+	case "", "auto":
+	case "tp_btf":
+		opts.Tracer.Attach = bpf.AttachBTF
+	case "tracepoint":
+		opts.Tracer.Attach = bpf.AttachTracepoint
+	}
+	f := &opts.Tracer.Filter
+	f.Comms, f.AllowComms = e.ExcludeComms, false
+	if len(e.IncludeComms) > 0 {
+		f.Comms, f.AllowComms = e.IncludeComms, true
+	}
+	f.UIDs, f.AllowUIDs = e.ExcludeUIDs, false
+	if len(e.IncludeUIDs) > 0 {
+		f.UIDs, f.AllowUIDs = e.IncludeUIDs, true
+	}
+	cgroups, allow := e.ExcludeCgroups, false
+	if len(e.IncludeCgroups) > 0 {
+		cgroups, allow = e.IncludeCgroups, true
+	}
+	f.AllowCgroups = allow
+	for _, c := range cgroups {
+		id, err := strconv.ParseUint(c, 10, 64)
+		if err != nil {
+			if id, err = bpf.CgroupID(c); err != nil {
+				return opts, fmt.Errorf("input %q: %w", name, err)
+			}
+		}
+		f.Cgroups = append(f.Cgroups, id)
+	}
+	return opts, nil
+}
