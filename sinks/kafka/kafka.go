@@ -213,6 +213,10 @@ func New(opts Options, delivered, rejected *metrics.Counter, logf func(string, .
 		// spool has accepted them. The sink waits instead, and its lag
 		// metrics show it.
 		kgo.UnknownTopicRetries(-1),
+		// A topic the first record auto-creates has no leader for a moment;
+		// franz-go then waits MetadataMinAge (5s by default) before it asks
+		// again, which held the first frames of a new topic for seconds.
+		kgo.MetadataMinAge(250 * time.Millisecond),
 	}
 	if opts.TLS != nil {
 		kopts = append(kopts, kgo.DialTLSConfig(opts.TLS))
