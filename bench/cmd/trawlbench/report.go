@@ -142,3 +142,128 @@ func rateCell(v []float64) string {
 	sort.Float64s(s)
 	return cell(s[0]) + " / " + cell(s[len(s)/2]) + " / " + cell(s[len(s)-1])
 }
+
+// writeKafkaMarkdown prints the -kafka mode's tables: per tool and format
+// the sustained rate, the peak delivery rate and CPU; then each step's
+// loss and delivery delay; then BenchmarkSinkToBroker's results if given.
+func writeKafkaMarkdown(w io.Writer, rep *Report) {
+	m, k := rep.Machine, rep.Kafka
+	if k == nil {
+		k = &KafkaSettings{}
+	}
+	fmt.Fprintf(w, "Flow collectors into Kafka (%s): %s, %d cores, Linux %s, %s; load average at start %s, at end %s; %g s steps, %d exporters.\n",
+		rep.Time.Format("2006-01-02T15:04:05Z"), m.CPU, m.Cores, m.Kernel, m.Go, firstN(m.LoadAvg, 3), firstN(m.LoadAtEnd, 3), rep.StepSec, rep.Exporters)
+	if m.Versions != "" {
+		fmt.Fprintf(w, "Versions: %s.\n", m.Versions)
+	}
+	fmt.Fprintf(w, "Broker %s on the same machine, one fresh topic of %d partitions per step", k.Brokers, k.Partitions)
+	if k.BrokerJVM != "" {
+		fmt.Fprintf(w, ", JVM flags `%s`", k.BrokerJVM)
+	}
+	fmt.Fprintln(w, ".")
+	sink := "defaults"
+	var ov []string
+	if k.TrawlLinger != "" {
+		ov = append(ov, "linger "+k.TrawlLinger)
+	}
+	if k.TrawlBatchMax > 0 {
+		ov = append(ov, fmt.Sprintf("batch_max_bytes %d", k.TrawlBatchMax))
+	}
+	if k.TrawlMaxBuf > 0 {
+		ov = append(ov, fmt.Sprintf("max_buffered_records %d", k.TrawlMaxBuf))
+	}
+	if len(ov) > 0 {
+		sink = strings.Join(ov, ", ")
+	}
+	fmt.Fprintf(w, "trawl: kafka sink, %s (acks=all, idempotent, zstd, records keyed by exporter); goflow2: `%s` (sarama: acks=1, round-robin).\n",
+		sink, strings.TrimSpace(k.Goflow2Args))
+	fmt.Fprintf(w, "Delivered = distinct records in the topic after the collector stopped; a step is sustained when it lost < 0.1%% and the topic was complete within %gs of the end of the send.\n", k.MaxLagSec)
+	var others, worst float64
+	n := 0
+	for _, st := range rep.Steps {
+		if st.Kafka != nil && !st.Discarded {
+			others += st.Kafka.OtherCores
+			worst = max(worst, st.Kafka.OtherCores)
+			n++
+		}
+	}
+	if n > 0 {
+		fmt.Fprintf(w, "Other processes on the machine used %.2f cores on average during the steps (at most %.2f).\n", others/float64(n), worst)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprint(w, "| format | tool | max sustained flows/s | peak delivered flows/s | collector CPU s per M flows | broker CPU s per M flows | peak RSS MiB | duplicates | notes |\n|---|---|---:|---:|---:|---:|---:|---:|---|\n")
+	for _, s := range rep.Summaries {
+		var notes []string
+		if s.GenLimited {
+			notes = append(notes, "generator-limited at the top step")
+		}
+		errs, disagree, retried := 0, 0, 0
+		for _, st := range rep.Steps {
+			if st.Tool != s.Tool || st.Format != s.Format {
+				continue
+			}
+			if st.Discarded {
+				retried++
+				continue
+			}
+			if st.Error != "" {
+				errs++
+			}
+			if st.Trawl != nil && st.Error == "" && !st.Trawl.MetricsTrue {
+				disagree++
+			}
+		}
+		if disagree > 0 {
+			notes = append(notes, fmt.Sprintf("**trawl's sink counters disagree with the broker in %d steps**", disagree))
+		}
+		if errs > 0 {
+			notes = append(notes, fmt.Sprintf("%d steps failed (see JSON)", errs))
+		}
+		if retried > 0 {
+			notes = append(notes, fmt.Sprintf("%d steps run twice, the better kept", retried))
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %.2f | %.2f | %.0f | %d | %s |\n", s.Format, s.Tool, rateCell(s.MaxRate), human(s.PeakDeliveryRate),
+			s.CPUPerMFlows, s.BrokerCPUPerMFlows, float64(s.PeakRSSKiB)/1024, s.Duplicates, strings.Join(notes, "; "))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprint(w, "Each step: loss %, then seconds from the end of the send until the topic was complete; (others N): other processes used N cores on average meanwhile; – = not run:\n\n| format | tool |")
+	for _, r := range rep.Rates {
+		fmt.Fprintf(w, " %s |", human(r))
+	}
+	fmt.Fprint(w, "\n|---|---|")
+	for range rep.Rates {
+		fmt.Fprint(w, "---:|")
+	}
+	fmt.Fprintln(w)
+	for _, s := range rep.Summaries {
+		fmt.Fprintf(w, "| %s | %s |", s.Format, s.Tool)
+		for _, r := range rep.Rates {
+			cell := "–"
+			for _, st := range rep.Steps {
+				if st.Tool != s.Tool || st.Format != s.Format || st.Offered != r || st.Rep != 0 || st.Discarded {
+					continue
+				}
+				switch {
+				case st.Error != "":
+					cell = "error"
+				case st.Kafka != nil:
+					cell = fmt.Sprintf("%.3g%% %.1fs", st.LossPct, st.Kafka.DoneAfterSendSec)
+					if st.Sent.Rate < 0.9*r {
+						cell += " [" + human(st.Sent.Rate) + "]"
+					}
+					if st.Kafka.OtherCores >= 0.2 {
+						cell += fmt.Sprintf(" (others %.1f)", st.Kafka.OtherCores)
+					}
+				}
+			}
+			fmt.Fprintf(w, " %s |", cell)
+		}
+		fmt.Fprintln(w)
+	}
+	if len(k.SinkBench) > 0 {
+		fmt.Fprint(w, "\ntrawl's sink alone, from a prefilled spool (400,000 flow events) into a fresh broker (`go test -run '^$' -bench BenchmarkSinkToBroker -benchtime 3x ./sinks/kafka/`):\n\n| benchmark | events/s | s per run | runs |\n|---|---:|---:|---:|\n")
+		for _, b := range k.SinkBench {
+			fmt.Fprintf(w, "| %s | %s | %.2f | %d |\n", b.Name, human(b.EventsPS), b.NsPerOp/1e9, b.Iter)
+		}
+	}
+}
