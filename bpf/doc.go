@@ -11,8 +11,9 @@
 //   - sched_process_exec: pid, parent pid, uid, gid, login uid, cgroup v2
 //     id, comm, the executable's path (512 bytes kept) and argv (4 KiB
 //     kept; a longer command line is cut and the event flagged truncated).
-//   - sched_process_exit: once per process, when its last thread exits:
-//     the exit code as a shell reports it, and the lifetime.
+//   - sched_process_exit: once per process (not for kernel threads), when
+//     its last thread exits: the exit code as a shell reports it, and the
+//     lifetime.
 //   - sock/inet_sock_set_state: TCP connect (SYN_SENT → ESTABLISHED, when
 //     the local port is known), accept (SYN_RECV → ESTABLISHED) and close
 //     (→ CLOSE, with the lifetime and payload bytes each way), IPv4 and
@@ -34,6 +35,10 @@
 // Filters run in the kernel, before a record is built ([Filter]): trawl's
 // own process, and deny or allow lists of process names, user ids and
 // cgroup ids.
+//
+// With Options.Processes set, process events are completed from a
+// process cache (package bpf/proccache): the parent's name and executable,
+// the executable of an exiting process and the container id.
 //
 // [Tracer.Next] reads a record into a reused buffer and [Decoder.Decode]
 // fills an event.Event whose byte slices alias it: neither allocates per

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/trawlsec/trawl/bpf/proccache"
 )
 
 // Attach says which program flavour a [Tracer] uses.
@@ -86,6 +88,11 @@ type Options struct {
 	// context switch, many times the cost of the record itself. A negative
 	// value wakes the reader for every record.
 	Latency time.Duration
+	// Processes, when set, is kept up to date from exec and exit events
+	// and gives process events their parent's name and executable, the
+	// executable of an exiting process, and their container id. Nil
+	// leaves events as the kernel reported them.
+	Processes *proccache.Cache
 	// Logf receives one line when a fallback is taken; nil is silent.
 	Logf func(format string, args ...any)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
 
+	"github.com/trawlsec/trawl/bpf/proccache"
 	"github.com/trawlsec/trawl/event"
 )
 
@@ -37,6 +38,9 @@ type Tracer struct {
 	mode    Attach
 	owners  bool
 	latency time.Duration
+	procs   *proccache.Cache
+	self    proccache.Info // scratch for enrich: events alias it
+	parent  proccache.Info
 	closed  atomic.Bool
 }
 
@@ -166,7 +170,7 @@ func load(opts *Options, btf, owners bool) (_ *Tracer, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot load BPF programs: %w", err)
 	}
-	t := &Tracer{coll: coll, mode: AttachTracepoint, owners: owners, latency: opts.Latency}
+	t := &Tracer{coll: coll, mode: AttachTracepoint, owners: owners, latency: opts.Latency, procs: opts.Processes}
 	// Sized for the largest record, so reading never grows it.
 	t.rec.RawSample = make([]byte, 0, maxRecord)
 	if btf {
@@ -267,7 +271,42 @@ func (t *Tracer) Next(ev *event.Event) (int, error) {
 		return 0, fmt.Errorf("cannot read the BPF ring buffer: %w", err)
 	}
 	t.dec.MonoOffset = t.offset.Load()
-	return len(t.rec.RawSample), t.dec.Decode(ev, t.rec.RawSample)
+	if err := t.dec.Decode(ev, t.rec.RawSample); err != nil {
+		return len(t.rec.RawSample), err
+	}
+	if t.procs != nil && ev.Kind == event.KindProcess {
+		t.enrich(&ev.Process, t.rec.RawSample)
+	}
+	return len(t.rec.RawSample), nil
+}
+
+// enrich completes a decoded process event from the process cache and
+// keeps the cache current: an exec is remembered, an exit forgotten.
+func (t *Tracer) enrich(p *event.Process, rec []byte) {
+	c := t.procs
+	if p.Action == event.ProcessExec {
+		start := int64(le.Uint64(rec[execStart:]))
+		pstart := int64(le.Uint64(rec[execParentStart:]))
+		if c.Lookup(p.PPID, pstart, &t.parent) {
+			p.ParentName, p.ParentExe = t.parent.Name(), t.parent.Executable()
+		}
+		c.Exec(p.PID, p.PPID, start, pstart, p.Comm, p.Filename)
+		p.ContainerID = c.Container(p.CgroupID, p.PID, p.PPID)
+		return
+	}
+	start := int64(le.Uint64(rec[exitStart:]))
+	pstart := int64(0)
+	if c.Lookup(p.PID, start, &t.self) {
+		p.Filename = t.self.Executable()
+		if t.self.PPID == p.PPID {
+			pstart = t.self.ParentStart
+		}
+	}
+	if c.Lookup(p.PPID, pstart, &t.parent) {
+		p.ParentName, p.ParentExe = t.parent.Name(), t.parent.Executable()
+	}
+	p.ContainerID = c.Container(p.CgroupID, p.PID, p.PPID)
+	c.Exit(p.PID, start)
 }
 
 // Stop detaches the programs, so that nothing more is recorded, and makes

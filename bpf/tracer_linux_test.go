@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trawlsec/trawl/bpf/proccache"
 	"github.com/trawlsec/trawl/event"
 )
 
@@ -653,27 +654,119 @@ func TestStop(t *testing.T) {
 }
 
 // TestNextAllocs reads queued records and expects no allocation per
-// record once the event's argument slice has grown.
+// record once the event's argument slice has grown, with and without
+// the process cache (which reads /proc only for processes it has not seen).
 func TestNextAllocs(t *testing.T) {
 	needTracer(t)
-	tr, err := Open(Options{Process: true})
+	for _, cache := range []bool{false, true} {
+		opts := Options{Process: true, Filter: Filter{Comms: []string{"true"}, AllowComms: true}}
+		if cache {
+			opts.Processes = proccache.New(proccache.Options{})
+		}
+		tr, err := Open(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 150; i++ { // 300 records: exec and exit
+			if err := exec.Command("/bin/true", "a", "b", "c", "d").Run(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var ev event.Event
+		ev.Process.Args = make([][]byte, 0, 1024)
+		n := testing.AllocsPerRun(200, func() {
+			if _, err := tr.Next(&ev); err != nil {
+				t.Fatal(err)
+			}
+		})
+		tr.Close()
+		if n != 0 {
+			t.Fatalf("Next (process cache %v) allocates %v times per record, want 0", cache, n)
+		}
+	}
+}
+
+// TestEnrichment runs a command from a shell inside a cgroup named like a
+// Docker container's and expects the events to carry the shell as parent,
+// the container id, and on exit the executable.
+func TestEnrichment(t *testing.T) {
+	needTracer(t)
+	root := cgroup2Mount(t)
+	cid := fmt.Sprintf("%016x", time.Now().UnixNano()) + strings.Repeat("ab", 24)
+	dir := filepath.Join(root, "docker-"+cid+".scope")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Skipf("cannot create a cgroup v2 under %s: %v", root, err)
+	}
+	t.Cleanup(func() {
+		for i := 0; i < 50 && os.Remove(dir) != nil; i++ {
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+	cg, err := os.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tr.Close()
-	for i := 0; i < 150; i++ { // 300 records: exec and exit
-		if err := exec.Command("/bin/true", "a", "b", "c", "d").Run(); err != nil {
-			t.Fatal(err)
+	defer cg.Close()
+
+	tok := token(t)
+	c := startCollector(t, Options{Process: true, Processes: proccache.New(proccache.Options{})}, func(ev *event.Event) bool {
+		return hasArg(ev, tok) || string(ev.Process.Comm) == "echo" || string(ev.Process.Comm) == "sh"
+	})
+	sh := exec.Command("/bin/sh", "-c", "/bin/echo "+tok+"; true")
+	sh.Stdout = io.Discard
+	sh.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(cg.Fd())}
+	if err := sh.Run(); err != nil {
+		t.Fatal(err)
+	}
+	echo := c.wait(t, "exec of echo", func(ev *event.Event) bool {
+		return ev.Process.Action == event.ProcessExec && string(ev.Process.Comm) == "echo" && hasArg(ev, tok)
+	})
+	p := &echo.Process
+	if int(p.PPID) != sh.Process.Pid || string(p.ParentName) != "sh" || string(p.ParentExe) != "/bin/sh" || string(p.ContainerID) != cid {
+		t.Fatalf("exec of echo: %s; want parent sh (/bin/sh, pid %d), container %s", event.AppendJSON(nil, echo), sh.Process.Pid, cid)
+	}
+	exit := c.wait(t, "exit of echo", func(ev *event.Event) bool { return isExit(ev, int(p.PID)) })
+	if e := &exit.Process; string(e.Filename) != "/bin/echo" || string(e.ParentName) != "sh" || string(e.ContainerID) != cid {
+		t.Fatalf("exit of echo: %s; want executable /bin/echo, parent sh, container %s", event.AppendJSON(nil, exit), cid)
+	}
+	// The shell itself was started by this test process, which started
+	// before the tracer: its name comes from /proc.
+	shExec := c.wait(t, "exec of sh", func(ev *event.Event) bool { return isExec(ev, sh.Process.Pid) })
+	if string(shExec.Process.ParentName) != selfComm(t) {
+		t.Fatalf("exec of sh: parent name %q, want %q (from /proc)", shExec.Process.ParentName, selfComm(t))
+	}
+}
+
+// TestLongCommandLine runs a command line longer than the 4 KiB kept and
+// expects its start, cut, and the event flagged truncated.
+func TestLongCommandLine(t *testing.T) {
+	needTracer(t)
+	c := startCollector(t, Options{Process: true}, func(ev *event.Event) bool { return int(ev.Process.PPID) == os.Getpid() })
+	args := []string{"/bin/true"}
+	for i := 0; i < 100; i++ {
+		args = append(args, fmt.Sprintf("%03d-%s", i, strings.Repeat("x", 96)))
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	ev := c.wait(t, "exec with a long command line", func(ev *event.Event) bool { return isExec(ev, cmd.Process.Pid) })
+	p := &ev.Process
+	if ev.Flags&event.FlagTruncated == 0 {
+		t.Errorf("flags %v, want truncated", ev.Flags)
+	}
+	kept := 0
+	for i, a := range p.Args {
+		kept += len(a) + 1
+		if i < len(p.Args)-1 && string(a) != args[i] {
+			t.Fatalf("arg %d = %q, want %q", i, a, args[i])
 		}
 	}
-	var ev event.Event
-	ev.Process.Args = make([][]byte, 0, 1024)
-	n := testing.AllocsPerRun(200, func() {
-		if _, err := tr.Next(&ev); err != nil {
-			t.Fatal(err)
-		}
-	})
-	if n != 0 {
-		t.Fatalf("Next allocates %v times per record, want 0", n)
+	last := p.Args[len(p.Args)-1]
+	if n := len(p.Args); n < 2 || n >= len(args) || !strings.HasPrefix(args[n-1], string(last)) || kept-1 != 4096 {
+		t.Fatalf("%d args kept in %d bytes (last %q), want the first 4096 bytes of %d", n, kept-1, last, len(args))
+	}
+	if string(p.Filename) != "/bin/true" {
+		t.Errorf("filename %q after a full argv", p.Filename)
 	}
 }

@@ -11,7 +11,9 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"github.com/trawlsec/trawl/audit"
 	"github.com/trawlsec/trawl/bpf"
+	"github.com/trawlsec/trawl/bpf/proccache"
 	"github.com/trawlsec/trawl/config"
 	"github.com/trawlsec/trawl/event"
 	"github.com/trawlsec/trawl/ledger"
@@ -28,6 +30,10 @@ type EBPFOptions struct {
 // and a kernel with BTF; without them it logs one line at start and stays
 // off while the rest of the node runs.
 //
+// Process events are completed on this host: the parent's name and
+// executable and the container id from a process cache (package
+// bpf/proccache), user and group names from passwd and group files.
+//
 // One goroutine drains the BPF ring buffer into the input's pipeline. The
 // kernel never waits for it: when the ring buffer is full the programs
 // drop the record and count it, and that count is the ledger's
@@ -37,6 +43,8 @@ type EBPFInput struct {
 	pipe *pipeline
 	logf func(string, ...any)
 	tr   *bpf.Tracer // nil when the input is off
+	// names resolves user and group ids of process events, as for audit.
+	names *audit.Names
 
 	ringFull  *metrics.Counter
 	filtered  *metrics.Counter
@@ -58,6 +66,10 @@ func newEBPFInput(opts EBPFOptions, pipe *pipeline, led *ledger.Input, set *metr
 		untracked: set.GetOrCreateCounter(fmt.Sprintf(`trawl_ebpf_untracked_connections_total{input=%q}`, opts.Name)),
 	}
 	to := opts.Tracer
+	if to.Processes == nil {
+		to.Processes = proccache.New(proccache.Options{})
+	}
+	in.names = audit.NewNames()
 	to.Logf = func(format string, args ...any) { logf("input "+opts.Name+": "+format, args...) }
 	tr, err := bpf.Open(to)
 	if err != nil {
@@ -99,10 +111,16 @@ func (in *EBPFInput) Run(ctx, hard context.Context) error {
 	if in.tr == nil {
 		return nil
 	}
-	defer in.tr.Close()
 	done := make(chan struct{})
-	defer close(done)
+	pollerDone := make(chan struct{})
+	defer func() {
+		close(done)
+		<-pollerDone // it reads the maps: wait before closing them
+		in.readStats()
+		in.tr.Close()
+	}()
 	go func() {
+		defer close(pollerDone)
 		t := time.NewTicker(statsInterval)
 		defer t.Stop()
 		for {
@@ -120,7 +138,6 @@ func (in *EBPFInput) Run(ctx, hard context.Context) error {
 			}
 		}
 	}()
-	defer in.readStats()
 
 	pr := in.pipe.producer()
 	var ev event.Event
@@ -136,7 +153,13 @@ func (in *EBPFInput) Run(ctx, hard context.Context) error {
 			}
 			return fmt.Errorf("input %s: %w", in.opts.Name, err)
 		}
-		ev.RecvTime = time.Now().UnixNano()
+		now := time.Now()
+		ev.RecvTime = now.UnixNano()
+		if ev.Kind == event.KindProcess {
+			p := &ev.Process
+			p.UserName = in.names.User(p.UID, now)
+			p.GroupName = in.names.Group(p.GID, now)
+		}
 		if err := pr.Emit(hard, &ev, n); err != nil {
 			return nil // shutdown deadline passed while the ring was full
 		}

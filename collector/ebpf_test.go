@@ -11,7 +11,9 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -121,6 +123,16 @@ func TestEBPFInput(t *testing.T) {
 	if int(p.PPID) != os.Getpid() || string(p.Comm) != "echo" || string(p.Filename) != "/bin/echo" ||
 		len(p.Args) != 2 || string(p.Args[1]) != tok || ex.RecvTime < ex.Time || ex.RecvTime-ex.Time > int64(5*time.Second) {
 		t.Fatalf("exec event %s", event.AppendJSON(nil, ex))
+	}
+	// Enriched on this host: the parent (this test binary, from /proc) and
+	// the user's name.
+	self, _ := os.Executable()
+	uname := ""
+	if u, err := user.LookupId(strconv.Itoa(os.Getuid())); err == nil {
+		uname = u.Username
+	}
+	if string(p.ParentExe) != self || string(p.UserName) != uname {
+		t.Fatalf("exec event %s: want parent executable %s, user name %q", event.AppendJSON(nil, ex), self, uname)
 	}
 
 	ln, err := net.Listen("tcp6", "[::1]:0")

@@ -144,6 +144,12 @@ const (
 	processComm     = 11
 	processFilename = 12
 	processArgs     = 13
+	// Enrichment from the collecting host (added within version 1).
+	processParentName = 14
+	processParentExe  = 15
+	processContainer  = 16
+	processUserName   = 17
+	processGroupName  = 18
 
 	networkAction    = 1
 	networkTransport = 2
@@ -310,7 +316,9 @@ func auditBound(a *Audit) int {
 }
 
 func processBound(p *Process) int {
-	return maxProcessScalars + bytesBound(p.Comm) + bytesBound(p.Filename) + argsBound(p.Args)
+	return maxProcessScalars + bytesBound(p.Comm) + bytesBound(p.Filename) + argsBound(p.Args) +
+		bytesBound(p.ParentName) + bytesBound(p.ParentExe) + bytesBound(p.ContainerID) +
+		bytesBound(p.UserName) + bytesBound(p.GroupName)
 }
 
 func argsBound(args [][]byte) int {
@@ -437,6 +445,11 @@ func putProcess(b []byte, i int, p *Process) int {
 	i = putBytes(b, i, processComm<<3|wireBytes, p.Comm)
 	i = putBytes(b, i, processFilename<<3|wireBytes, p.Filename)
 	i = putArgs(b, i, processArgs<<3|wireBytes, p.Args)
+	i = putBytes(b, i, processParentName<<3|wireBytes, p.ParentName)
+	i = putBytes(b, i, processParentExe<<3|wireBytes, p.ParentExe)
+	i = putBytes2(b, i, processContainer<<3|wireBytes, p.ContainerID)
+	i = putBytes2(b, i, processUserName<<3|wireBytes, p.UserName)
+	i = putBytes2(b, i, processGroupName<<3|wireBytes, p.GroupName)
 	return i
 }
 
@@ -1056,6 +1069,16 @@ func decodePayload(e *Event, k Kind, b []byte, i, end int) error {
 				err = setBytes(&p.Filename, &f)
 			case processArgs:
 				err = addArg(&p.Args, &f)
+			case processParentName:
+				err = setBytes(&p.ParentName, &f)
+			case processParentExe:
+				err = setBytes(&p.ParentExe, &f)
+			case processContainer:
+				err = setBytes(&p.ContainerID, &f)
+			case processUserName:
+				err = setBytes(&p.UserName, &f)
+			case processGroupName:
+				err = setBytes(&p.GroupName, &f)
 			}
 			if err != nil {
 				return decodeError(k, &f, err)

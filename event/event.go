@@ -181,6 +181,16 @@ type Process struct {
 	Comm       []byte
 	Filename   []byte
 	Args       [][]byte
+	// ParentName and ParentExe are the parent's comm and executable;
+	// ContainerID is the container the process runs in (from its cgroup
+	// path); UserName and GroupName are the names of UID and GID. All are
+	// looked up on the collecting host when the event is read, and empty
+	// when unknown.
+	ParentName  []byte
+	ParentExe   []byte
+	ContainerID []byte
+	UserName    []byte
+	GroupName   []byte
 }
 
 // NetworkAction says what happened to a connection.

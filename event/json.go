@@ -531,7 +531,14 @@ func appendProcessJSON(dst []byte, p *Process) []byte {
 	dst = strconv.AppendUint(dst, uint64(p.PID), 10)
 	dst = append(dst, `,"parent":{"pid":`...)
 	dst = strconv.AppendUint(dst, uint64(p.PPID), 10)
-	dst = append(dst, '}', ',')
+	dst = append(dst, ',')
+	if len(p.ParentName) > 0 {
+		dst = jsonString(dst, `"name":`, p.ParentName)
+	}
+	if len(p.ParentExe) > 0 {
+		dst = jsonString(dst, `"executable":`, p.ParentExe)
+	}
+	dst = closeObject(dst, 0)
 	if len(p.Comm) > 0 {
 		dst = jsonString(dst, `"name":`, p.Comm)
 	}
@@ -549,7 +556,12 @@ func appendProcessJSON(dst []byte, p *Process) []byte {
 		}
 	}
 	dst = closeObject(dst, 0)
-	dst = appendUserJSON(dst, p.UID, p.LoginUID, p.GID, nil, nil, nil)
+	dst = appendUserJSON(dst, p.UID, p.LoginUID, p.GID, p.UserName, nil, p.GroupName)
+	if len(p.ContainerID) > 0 {
+		dst = append(dst, `"container":{`...)
+		dst = jsonString(dst, `"id":`, p.ContainerID)
+		dst = closeObject(dst, 0)
+	}
 	if p.CgroupID != 0 {
 		dst = append(dst, `"ebpf":{"cgroup_id":`...)
 		dst = strconv.AppendUint(dst, p.CgroupID, 10)

@@ -23,6 +23,7 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 #define FILENAME_MAX 512 /* bytes of the executable's path kept */
 #define ARGS_MAX 4096 /* bytes of the NUL-separated argv kept */
 
+#define PF_KTHREAD 0x00200000 /* task->flags: a kernel thread */
 #define AF_INET 2
 #define AF_INET6 10
 #define IPPROTO_TCP 6
@@ -370,6 +371,9 @@ int exec_tp(struct trace_event_raw_sched_process_exec *ctx)
 static __always_inline int handle_exit(struct task_struct *task)
 {
 	__u64 id = bpf_get_current_pid_tgid();
+	/* Kernel threads never exec; their exits are noise. */
+	if (BPF_CORE_READ(task, flags) & PF_KTHREAD)
+		return 0;
 	/* One record per process: when its last thread exits. */
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;
