@@ -46,7 +46,7 @@ type ConnOptions struct {
 	// net.core.rmem_max).
 	ReadBuffer int
 	// Batch is how many messages one recvmmsg call reads at most
-	// (default 64).
+	// (default 256).
 	Batch int
 }
 
@@ -55,7 +55,7 @@ func (o *ConnOptions) setDefaults() {
 		o.ReadBuffer = 16 << 20
 	}
 	if o.Batch <= 0 {
-		o.Batch = 64
+		o.Batch = 256
 	}
 }
 
