@@ -15,6 +15,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/trawlsec/trawl/audit"
+	"github.com/trawlsec/trawl/bpf/proccache"
 	"github.com/trawlsec/trawl/config"
 	"github.com/trawlsec/trawl/event"
 	"github.com/trawlsec/trawl/ledger"
@@ -47,6 +48,10 @@ type AuditOptions struct {
 	// Drain bounds how long a stopping input keeps reading what the kernel
 	// still has queued for it after its rules were removed (default 1s).
 	Drain time.Duration
+	// Processes, when set, names the parent of each event's process
+	// (process.parent.name and executable) from the process cache the
+	// eBPF input keeps up to date; the node shares one between them.
+	Processes *proccache.Cache
 	// Coalesce is how long the reader pauses after a read that found only
 	// a few records, so the next read takes a batch (default 50ms; negative
 	// disables). Each record arrives on its own, and waking per record
@@ -531,6 +536,7 @@ func (in *AuditInput) parser(hard context.Context) {
 		ev    event.Event
 		pr    = in.pipe.producer()
 		norm  = audit.NewNormalizer(audit.NewNames())
+		pinfo proccache.Info
 		recv  int64
 		ne    = binary.NativeEndian
 		last  audit.ReassemblerStats
@@ -538,6 +544,11 @@ func (in *AuditInput) parser(hard context.Context) {
 	r := audit.NewReassembler(audit.ReassemblerOptions{Timeout: in.opts.ReassemblyTimeout}, func(m *audit.Message) {
 		norm.Fill(&ev, m)
 		ev.RecvTime = recv
+		// Audit records carry no start time, so the parent is whatever
+		// runs as PPID now: the process that just forked this one.
+		if a := &ev.Audit; in.opts.Processes != nil && a.PPID != 0 && in.opts.Processes.Lookup(a.PPID, 0, &pinfo) {
+			a.ParentName, a.ParentExe = pinfo.Name(), pinfo.Executable()
+		}
 		if !m.Complete {
 			in.incomplete.Inc()
 		}

@@ -24,7 +24,8 @@ import (
 // TestAuditAndEBPFSeeTheSameExec runs a node with both the audit input (an
 // execve rule for this test's children) and the eBPF input, executes
 // /bin/echo with a unique argument, and finds the exec once from each
-// input in the file sink, with the same pid, parent and arguments.
+// input in the file sink, with the same pid, parent (pid, name and
+// executable, from the process cache the inputs share) and arguments.
 func TestAuditAndEBPFSeeTheSameExec(t *testing.T) {
 	needEBPF(t)
 	audittest.Kernel(t) // root, a usable audit subsystem, and the cross-binary lock
@@ -76,7 +77,10 @@ sinks: [{type: file, path: %q}]
 		Process struct {
 			PID    int
 			Args   []string
-			Parent struct{ PID int }
+			Parent struct {
+				PID              int
+				Name, Executable string
+			}
 		}
 	}
 	deadline := time.Now().Add(15 * time.Second)
@@ -104,6 +108,10 @@ sinks: [{type: file, path: %q}]
 				if e.Process.PID != echo.Process.Pid || e.Process.Parent.PID != me || fmt.Sprint(e.Process.Args) != fmt.Sprint([]string{"/bin/echo", tok, "second arg"}) {
 					t.Fatalf("exec of pid %d as seen by %s: %+v", echo.Process.Pid, e.Event.Module, e)
 				}
+			}
+			// Both name the parent from the process cache they share.
+			if a.Process.Parent.Name == "" || a.Process.Parent.Name != b.Process.Parent.Name || a.Process.Parent.Executable != b.Process.Parent.Executable {
+				t.Fatalf("parent as seen by audit %+v and by eBPF %+v", a.Process.Parent, b.Process.Parent)
 			}
 			return
 		}

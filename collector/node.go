@@ -20,6 +20,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"github.com/trawlsec/trawl/bpf/proccache"
 	"github.com/trawlsec/trawl/config"
 	"github.com/trawlsec/trawl/event"
 	"github.com/trawlsec/trawl/flow"
@@ -46,6 +47,7 @@ type Node struct {
 	syslogs   map[string]syslogInput
 	templates *flow.Templates
 	sinks     []sink
+	procs     *proccache.Cache // shared by the audit and ebpf inputs; see processes
 	http      *http.Server
 	httpLn    net.Listener
 }
@@ -197,6 +199,7 @@ func New(cfg *config.Config, logger *log.Logger) (*Node, error) {
 			if err != nil {
 				return nil, err
 			}
+			opts.Processes = n.processes()
 			ai, err := newAuditInput(opts, pipe, leds[name], n.set, n.logf)
 			if AuditUnavailable(err) {
 				// Not root, no kernel audit, or auditd runs: one line, and
@@ -215,6 +218,7 @@ func New(cfg *config.Config, logger *log.Logger) (*Node, error) {
 			}
 			// Without the privileges or kernel support it has logged one
 			// line; the node runs without it (its ledger stays 0).
+			opts.Tracer.Processes = n.processes()
 			if ei := newEBPFInput(opts, pipe, leds[name], n.set, n.logf); ei.Running() {
 				n.inputs = append(n.inputs, ei)
 			}
@@ -532,4 +536,14 @@ func lastSequences(dir string, want []string, logf func(string, ...any)) (map[st
 		}
 	}
 	return seqs, nil
+}
+
+// processes returns the node's process cache, made on first use: the eBPF
+// input fills it from exec and exit events and both it and the audit input
+// read parents from it.
+func (n *Node) processes() *proccache.Cache {
+	if n.procs == nil {
+		n.procs = proccache.New(proccache.Options{})
+	}
+	return n.procs
 }

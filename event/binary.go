@@ -130,6 +130,8 @@ const (
 	auditUserName   = 21
 	auditAuditUser  = 22
 	auditGroupName  = 23
+	auditParentName = 24
+	auditParentExe  = 25
 
 	processAction   = 1
 	processPID      = 2
@@ -312,7 +314,8 @@ func auditBound(a *Audit) int {
 	return maxAuditScalars + bytesBound(a.Action) + bytesBound(a.Result) +
 		bytesBound(a.Syscall) + bytesBound(a.Exe) + bytesBound(a.Comm) + bytesBound(a.Cwd) +
 		bytesBound(a.FilePath) + bytesBound(a.Key) + bytesBound(a.Raw) + argsBound(a.Args) +
-		bytesBound(a.Title) + bytesBound(a.UserName) + bytesBound(a.AuditUserName) + bytesBound(a.GroupName)
+		bytesBound(a.Title) + bytesBound(a.UserName) + bytesBound(a.AuditUserName) + bytesBound(a.GroupName) +
+		bytesBound(a.ParentName) + bytesBound(a.ParentExe)
 }
 
 func processBound(p *Process) int {
@@ -428,6 +431,8 @@ func putAudit(b []byte, i int, a *Audit) int {
 	i = putBytes2(b, i, auditUserName<<3|wireBytes, a.UserName)
 	i = putBytes2(b, i, auditAuditUser<<3|wireBytes, a.AuditUserName)
 	i = putBytes2(b, i, auditGroupName<<3|wireBytes, a.GroupName)
+	i = putBytes2(b, i, auditParentName<<3|wireBytes, a.ParentName)
+	i = putBytes2(b, i, auditParentExe<<3|wireBytes, a.ParentExe)
 	return i
 }
 
@@ -1030,6 +1035,10 @@ func decodePayload(e *Event, k Kind, b []byte, i, end int) error {
 				err = setBytes(&p.AuditUserName, &f)
 			case auditGroupName:
 				err = setBytes(&p.GroupName, &f)
+			case auditParentName:
+				err = setBytes(&p.ParentName, &f)
+			case auditParentExe:
+				err = setBytes(&p.ParentExe, &f)
 			}
 			if err != nil {
 				return decodeError(k, &f, err)

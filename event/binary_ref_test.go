@@ -139,6 +139,8 @@ func appendAudit(dst []byte, a *Audit) []byte {
 	dst = appendBytesField(dst, auditUserName, a.UserName)
 	dst = appendBytesField(dst, auditAuditUser, a.AuditUserName)
 	dst = appendBytesField(dst, auditGroupName, a.GroupName)
+	dst = appendBytesField(dst, auditParentName, a.ParentName)
+	dst = appendBytesField(dst, auditParentExe, a.ParentExe)
 	return dst
 }
 

@@ -540,7 +540,7 @@ func TestBinaryFieldNumbers(t *testing.T) {
 		7: u(1000), 8: u(1001), 9: u(1000), 10: u(1002), 11: s("/usr/bin/curl"), 12: s("curl"),
 		13: s("/home/alice"), 14: s("curl", "-s", "https://example.com/x?a=1&b=2"), 15: s("/usr/bin/curl"),
 		16: ip("2001:db8::1"), 17: u(443), 18: s("exec-watch"), 19: s(string(e.Audit.Raw)),
-		20: s("curl -s https://example.com/x?a=1&b=2"), 21: s("bob"), 22: s("alice"), 23: s("staff"),
+		20: s("curl -s https://example.com/x?a=1&b=2"), 21: s("bob"), 22: s("alice"), 23: s("staff"), 24: s("bash"), 25: s("/usr/bin/bash"),
 	})
 	e = sampleProcess()
 	f(e, common(e), map[uint32][]any{
@@ -638,7 +638,7 @@ func randomEvent(rng *rand.Rand, k Kind) *Event {
 			Sequence: u(), RecordType: uint16(u()), Action: text(), Result: text(), Syscall: text(),
 			PID: uint32(u()), PPID: uint32(u()), UID: uint32(u()), AUID: uint32(u()), GID: uint32(u()),
 			Exe: text(), Comm: text(), Cwd: text(), Args: args(), FilePath: text(), DstAddr: ap(),
-			Key: text(), Raw: text(), Title: text(), UserName: text(), AuditUserName: text(), GroupName: text(),
+			Key: text(), Raw: text(), Title: text(), UserName: text(), AuditUserName: text(), GroupName: text(), ParentName: text(), ParentExe: text(),
 		}
 	case KindProcess:
 		e.Process = Process{

@@ -154,6 +154,11 @@ type Audit struct {
 	UserName      []byte
 	AuditUserName []byte
 	GroupName     []byte
+	// ParentName and ParentExe are the parent's (PPID's) name and
+	// executable from the process cache shared with the eBPF input; empty
+	// when the parent is unknown.
+	ParentName []byte
+	ParentExe  []byte
 }
 
 // ProcessAction says what happened to a process.

@@ -409,7 +409,14 @@ func appendAuditJSON(dst []byte, a *Audit) []byte {
 	if a.PPID != 0 {
 		dst = append(dst, `"parent":{"pid":`...)
 		dst = strconv.AppendUint(dst, uint64(a.PPID), 10)
-		dst = append(dst, '}', ',')
+		dst = append(dst, ',')
+		if len(a.ParentName) > 0 {
+			dst = jsonString(dst, `"name":`, a.ParentName)
+		}
+		if len(a.ParentExe) > 0 {
+			dst = jsonString(dst, `"executable":`, a.ParentExe)
+		}
+		dst = closeObject(dst, 0)
 	}
 	if len(a.Exe) > 0 {
 		dst = jsonString(dst, `"executable":`, a.Exe)

@@ -108,6 +108,8 @@ func sampleAudit() *Event {
 			UserName:      []byte("bob"),
 			AuditUserName: []byte("alice"),
 			GroupName:     []byte("staff"),
+			ParentName:    []byte("bash"),
+			ParentExe:     []byte("/usr/bin/bash"),
 		},
 	}
 }
