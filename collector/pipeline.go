@@ -50,6 +50,7 @@ func ParsePolicy(s string) (Policy, error) {
 type spoolAppender interface {
 	Append(rec []byte) (disk.Pos, error)
 	WaitDurable(ctx context.Context, p disk.Pos) error
+	SyncSoon()
 }
 
 // pipeline carries one input's events: producers → ring → framer → spool,
@@ -87,6 +88,11 @@ type pipeline struct {
 	durableMu  sync.Mutex
 	durableCh  chan struct{}
 	lostFrame  atomic.Bool
+	// waiters counts goroutines in waitDurable. While a sender waits for
+	// an acknowledgement, the framer seals as soon as the ring is empty
+	// and the acker asks the spool for an fsync at once, instead of
+	// letting MaxLatency and the fsync interval hold every window.
+	waiters atomic.Int32
 
 	spillMu  sync.Mutex
 	spillEnc *frame.Encoder
@@ -233,6 +239,9 @@ var errNotDurable = errors.New("a frame could not be written to the spool")
 // waitDurable blocks until the event behind ticket (from EmitTicket) is in
 // a frame the spool reports durable, or ctx ends.
 func (p *pipeline) waitDurable(ctx context.Context, ticket uint64) error {
+	p.waiters.Add(1)
+	defer p.waiters.Add(-1)
+	p.ring.Nudge() // a framer holding an open frame seals it now
 	for {
 		if p.lostFrame.Load() {
 			return errNotDurable
@@ -353,7 +362,7 @@ func (p *pipeline) framer(stop context.Context, enc *frame.Encoder) {
 	for {
 		batch = p.ring.Peek(batch[:0], 512)
 		if len(batch) == 0 {
-			if b.Len() > 0 && time.Since(started) >= maxLatency {
+			if b.Len() > 0 && (p.waiters.Load() > 0 || time.Since(started) >= maxLatency) {
 				seal(p.ring.Head())
 			}
 			if p.ring.Closed() && p.ring.Len() == 0 {
@@ -423,6 +432,9 @@ func (p *pipeline) appendRetry(stop context.Context, rec []byte) (disk.Pos, erro
 func (p *pipeline) acker() {
 	defer close(p.ackerDone)
 	for a := range p.acks {
+		if p.waiters.Load() > 0 {
+			p.spool.SyncSoon()
+		}
 		// The spool only fails WaitDurable when it is closed, which
 		// happens after every acker is done; background ctx is right.
 		if err := p.spool.WaitDurable(context.Background(), a.end); err != nil {

@@ -149,6 +149,8 @@ type flakySpool struct {
 	recs  [][]byte
 }
 
+func (f *flakySpool) SyncSoon() {}
+
 func (f *flakySpool) Append(rec []byte) (disk.Pos, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -248,6 +248,8 @@ func (failingSpool) Append([]byte) (disk.Pos, error) { return 0, errors.New("dis
 
 func (failingSpool) WaitDurable(context.Context, disk.Pos) error { return nil }
 
+func (failingSpool) SyncSoon() {}
+
 // TestRELPNotDurable checks a message whose frame is lost is never
 // acknowledged: the connection closes, so the client sends it again.
 func TestRELPNotDurable(t *testing.T) {

@@ -101,7 +101,9 @@ type Ring struct {
 
 	// sleeping is 1 while the consumer is (about to be) blocked in Wait.
 	sleeping atomic.Uint32
-	_        [cacheLine - 4]byte
+	// nudged is set by Nudge: the consumer's Wait returns early.
+	nudged atomic.Bool
+	_      [cacheLine - 5]byte
 
 	// waiters counts producers blocked in Put on a full ring.
 	waiters atomic.Int64
@@ -183,6 +185,15 @@ func (r *Ring) commit(pos uint64, p []byte) {
 	if r.sleeping.Load() != 0 {
 		r.wakeConsumer()
 	}
+}
+
+// Nudge makes the consumer's current or next [Ring.Wait] return at once,
+// even without a new record, so that it can act on a change it learns of
+// elsewhere (the framer: a sender now waits for its frame). Any goroutine
+// may call it.
+func (r *Ring) Nudge() {
+	r.nudged.Store(true)
+	r.wakeConsumer()
 }
 
 func (r *Ring) wakeConsumer() {
@@ -362,9 +373,21 @@ func (r *Ring) waitSlow(d time.Duration) bool {
 			r.timer.Stop()
 			return false
 		}
+		// A Nudge that came before we announced sent no token.
+		if r.nudged.Swap(false) {
+			r.sleeping.Store(0)
+			r.timer.Stop()
+			return r.ready()
+		}
 		select {
 		case <-r.wake:
-			// A commit or Close, possibly not at the head: re-check.
+			// A commit or Close, possibly not at the head: re-check;
+			// a Nudge returns.
+			if r.nudged.Swap(false) {
+				r.sleeping.Store(0)
+				r.timer.Stop()
+				return r.ready()
+			}
 		case <-r.timer.C:
 			r.sleeping.Store(0)
 			return r.ready()

@@ -764,3 +764,36 @@ func TestPutPosMatchesHead(t *testing.T) {
 		}
 	}
 }
+
+// TestNudgeEndsWait checks that Nudge makes a blocked Wait return early
+// without a record, that records still end Wait, and that a Nudge sent
+// while the consumer is not waiting ends its next Wait.
+func TestNudgeEndsWait(t *testing.T) {
+	r := New(4)
+	done := make(chan bool)
+	go func() { done <- r.Wait(time.Minute) }()
+	time.Sleep(20 * time.Millisecond)
+	r.Nudge()
+	select {
+	case got := <-done:
+		if got {
+			t.Fatal("Wait reported a record in an empty ring")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Nudge did not end Wait")
+	}
+	go func() { done <- r.Wait(time.Minute) }()
+	time.Sleep(20 * time.Millisecond)
+	if err := r.TryPut([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if !<-done {
+		t.Fatal("Wait did not report the record")
+	}
+	r.Release(len(r.Peek(nil, 4)))
+	r.Nudge()
+	start := time.Now()
+	if r.Wait(time.Minute) || time.Since(start) > 5*time.Second {
+		t.Fatal("a Nudge before Wait was lost")
+	}
+}
