@@ -12,11 +12,21 @@ declare -A need=(
 	[java]=openjdk-17-jre-headless
 	[mvn]=maven
 	[kcat]=kcat
+	[rsyslogd]=rsyslog
+	[auditd]=auditd
+	# make generate: BPF objects (bpf/) and vmlinux.h
+	[clang]=clang
+	[llvm-strip]=llvm
+	[bpftool]=bpftool
 )
 missing=()
 for cmd in "${!need[@]}"; do
 	command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
 done
+# rsyslog's RELP output (omrelp) has no command of its own.
+compgen -G '/usr/lib/*/rsyslog/omrelp.so' >/dev/null || missing+=(rsyslog-relp)
+# libbpf's BPF-side headers (bpf_helpers.h, ...) have no command either.
+[[ -f /usr/include/bpf/bpf_helpers.h ]] || missing+=(libbpf-dev)
 if ((${#missing[@]})); then
 	if [[ $(id -u) -ne 0 ]]; then
 		echo "deps: missing ${missing[*]}; run as root or install them" >&2
@@ -27,4 +37,6 @@ if ((${#missing[@]})); then
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# syslog-ng conflicts with rsyslog as a package: unpacked into build/syslog-ng.
+"$(dirname "$0")/syslog-ng.sh" fetch
 go mod download

@@ -1,0 +1,463 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/trawlsec/trawl/bench/plot"
+)
+
+// summarize groups steps by tool and protocol.
+func summarize(steps []Step) []Summary {
+	type key struct{ tool, proto string }
+	var order []key
+	groups := map[key][]Step{}
+	for _, s := range steps {
+		k := key{s.Tool, s.Proto}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], s)
+	}
+	var out []Summary
+	for _, k := range order {
+		sum := Summary{Tool: k.tool, Proto: k.proto}
+		byRep := map[int][]Step{}
+		maxRep := 0
+		for _, s := range groups[k] {
+			byRep[s.Rep] = append(byRep[s.Rep], s)
+			maxRep = max(maxRep, s.Rep)
+			sum.PeakRSSKiB = max(sum.PeakRSSKiB, s.PeakRSSKiB)
+			sum.GenLimited = sum.GenLimited || s.GenLimited
+		}
+		var cpus []float64
+		for r := 0; r <= maxRep; r++ {
+			best := 0.0
+			var bestStep *Step
+			ss := byOffered(byRep[r], k.tool, k.proto, r)
+			for i := range ss {
+				if !ss[i].sustained() {
+					break
+				}
+				if v := ss[i].rate(); v > best {
+					best, bestStep = v, &ss[i]
+				}
+			}
+			sum.MaxRate = append(sum.MaxRate, best)
+			if bestStep != nil && bestStep.CPUPerM > 0 {
+				cpus = append(cpus, bestStep.CPUPerM)
+			}
+		}
+		sum.CPUPerM = median(cpus)
+		out = append(out, sum)
+	}
+	return out
+}
+
+// byOffered returns the steps of tool, proto and repetition rep by offered
+// rate, the as-fast-as-possible step (offered 0) last.
+func byOffered(steps []Step, tool, proto string, rep int) []Step {
+	var out []Step
+	for _, s := range steps {
+		if s.Tool == tool && s.Proto == proto && s.Rep == rep {
+			out = append(out, s)
+		}
+	}
+	key := func(s Step) float64 {
+		if s.Offered == 0 {
+			return math.Inf(1)
+		}
+		return s.Offered
+	}
+	sort.SliceStable(out, func(i, j int) bool { return key(out[i]) < key(out[j]) })
+	return out
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}
+
+// rateCell prints one rate, or min / median / max over repetitions.
+func rateCell(v []float64) string {
+	if len(v) == 0 {
+		return "–"
+	}
+	if len(v) == 1 {
+		return commas(v[0])
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	return commas(s[0]) + " / " + commas(s[len(s)/2]) + " / " + commas(s[len(s)-1])
+}
+
+// commas prints 1234567.8 as 1,234,568.
+func commas(v float64) string {
+	s := fmt.Sprintf("%.0f", v)
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+func firstN(s string, n int) string {
+	f := strings.Fields(s)
+	if len(f) > n {
+		f = f[:n]
+	}
+	return strings.Join(f, " ")
+}
+
+// summary returns the summary of tool and proto, or nil.
+func (rep *Report) summary(tool, proto string) *Summary {
+	for i := range rep.Summaries {
+		if rep.Summaries[i].Tool == tool && rep.Summaries[i].Proto == proto {
+			return &rep.Summaries[i]
+		}
+	}
+	return nil
+}
+
+// writeMarkdown prints the summary table, the goals of issue 4 checked
+// against it, the per-step tables and trawl's profiles.
+func writeMarkdown(w io.Writer, rep *Report) {
+	m := rep.Machine
+	fmt.Fprintf(w, "Syslog collectors side by side (%s): %s, %d cores, Linux %s, %s; load average at start %s, at end %s; net.core.rmem_max %s.\n",
+		rep.Time.Format("2006-01-02T15:04:05Z"), m.CPU, m.Cores, m.Kernel, m.Go, firstN(m.LoadAvg, 3), firstN(m.LoadAtEnd, 3), m.RmemMax)
+	udp := "sendmmsg"
+	if rep.UDPGSO {
+		udp += " with UDP GSO"
+	}
+	fmt.Fprintf(w, "%d-byte %s messages from %d sender streams (UDP: %s, one socket each; TCP: one connection each, %s framing); %g s steps.\n",
+		rep.Size, rep.Format, rep.Streams, udp, rep.Framing, rep.StepSec)
+	if m.Versions != "" {
+		fmt.Fprintf(w, "Versions: %s.\n", m.Versions)
+	}
+	fmt.Fprintln(w)
+	reps := 0
+	for _, s := range rep.Steps {
+		reps = max(reps, s.Rep+1)
+	}
+	hdr := "max msgs/s, loss < 0.1%"
+	if reps > 1 {
+		hdr += " (min / median / max)"
+	}
+	fmt.Fprintf(w, "| proto | tool | %s | CPU s per M msgs | peak RSS MiB | trawl's rate ÷ this | this CPU ÷ trawl's | notes |\n|---|---|---:|---:|---:|---:|---:|---|\n", hdr)
+	for _, s := range rep.Summaries {
+		var notes []string
+		if s.GenLimited {
+			notes = append(notes, "the sender fell short of the offered rate at the top step")
+		}
+		errs, dups, untrue, unacc, contended := 0, int64(0), 0, int64(0), 0
+		for _, st := range rep.Steps {
+			if st.Tool != s.Tool || st.Proto != s.Proto {
+				continue
+			}
+			if st.Contended {
+				contended++
+			}
+			if st.Error != "" {
+				errs++
+			}
+			dups += max(st.Duplicates, 0)
+			if t := st.Trawl; t != nil && st.Error == "" {
+				if !t.MetricsTrue {
+					untrue++
+				}
+				if t.Unaccounted != 0 {
+					unacc += t.Unaccounted
+				}
+			}
+		}
+		if s.Tool == "trawl" {
+			if untrue == 0 {
+				notes = append(notes, "metrics = spool in every step")
+			} else {
+				notes = append(notes, fmt.Sprintf("**metrics disagree with the spool in %d steps**", untrue))
+			}
+			if unacc == 0 {
+				notes = append(notes, "every message sent is stored or counted as lost")
+			} else {
+				notes = append(notes, fmt.Sprintf("**%d messages lost without being counted**", unacc))
+			}
+		}
+		if dups > 0 {
+			notes = append(notes, fmt.Sprintf("%d duplicates", dups))
+		}
+		if errs > 0 {
+			notes = append(notes, fmt.Sprintf("%d steps failed (see JSON)", errs))
+		}
+		if contended > 0 {
+			notes = append(notes, fmt.Sprintf("**%d steps disturbed by other processes** (other_cores in JSON)", contended))
+		}
+		ratio, cpuRatio := "", ""
+		if t := rep.summary("trawl", s.Proto); t != nil && s.Tool != "trawl" {
+			if r := median(s.MaxRate); r > 0 {
+				ratio = fmt.Sprintf("%.2f×", median(t.MaxRate)/r)
+			}
+			if t.CPUPerM > 0 && s.CPUPerM > 0 {
+				cpuRatio = fmt.Sprintf("%.2f×", s.CPUPerM/t.CPUPerM)
+			}
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %.2f | %.0f | %s | %s | %s |\n", s.Proto, s.Tool, rateCell(s.MaxRate), s.CPUPerM,
+			float64(s.PeakRSSKiB)/1024, ratio, cpuRatio, strings.Join(notes, "; "))
+	}
+	fmt.Fprintln(w)
+	writeGoals(w, rep)
+	fmt.Fprintln(w)
+	writeSteps(w, rep, "udp", "UDP: loss % by offered rate (achieved sender rate in brackets when it fell short by more than 10%; – = not run: above a rate the tool had already failed, or between two rates to refine another tool's limit)",
+		func(st Step) string {
+			cell := fmt.Sprintf("%.3g", st.LossPct)
+			if st.GenLimited {
+				cell += " [" + plot.Human(st.Sent.Rate) + "]"
+			}
+			return cell
+		})
+	writeSteps(w, rep, "tcp", "TCP: delivery rate in msgs/s by offered rate (max = as fast as the sender can; a tool delivering less than 80% of a rate is not run at higher ones, its limit is reached)",
+		func(st Step) string {
+			cell := plot.Human(st.DeliveryRate)
+			if st.LossPct >= 0.1 {
+				cell += fmt.Sprintf(" (loss %.3g%%)", st.LossPct)
+			}
+			return cell
+		})
+	cpuCell := func(st Step) string { return fmt.Sprintf("%.2f", st.CPUPerM) }
+	writeSteps(w, rep, "udp", "UDP: CPU seconds per million messages stored, by offered rate", cpuCell)
+	writeSteps(w, rep, "tcp", "TCP: CPU seconds per million messages stored, by offered rate", cpuCell)
+	for _, p := range rep.Profiles {
+		off := "as fast as possible"
+		if p.Offered > 0 {
+			off = "offered " + plot.Human(p.Offered) + " msgs/s"
+		}
+		fmt.Fprintf(w, "trawl's CPU profile over %s at its limit (%s; sent %s msgs/s, stored %d of %d, %.2f CPU s per M msgs), `go tool pprof -top` (%s):\n\n```\n%s```\n\n",
+			strings.ToUpper(p.Proto), off, plot.Human(p.Step.Sent.Rate), p.Step.Stored, p.Step.Sent.Messages, p.Step.CPUPerM, p.File, topLines(p.Top, 22))
+	}
+}
+
+// topLines keeps the header and the first n rows of pprof -top output.
+func topLines(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	var out []string
+	rows := -1
+	for _, l := range lines {
+		if strings.HasPrefix(l, "File:") || strings.HasPrefix(l, "Build ID:") || strings.HasPrefix(l, "Type:") || strings.HasPrefix(l, "Time:") {
+			continue
+		}
+		if rows >= 0 {
+			rows++
+			if rows > n {
+				break
+			}
+		}
+		if strings.Contains(l, "flat%") {
+			rows = 0
+		}
+		out = append(out, l)
+	}
+	return strings.Join(out, "\n") + "\n"
+}
+
+// writeGoals checks issue 4's end-to-end goals against the summaries.
+func writeGoals(w io.Writer, rep *Report) {
+	fmt.Fprintln(w, "Goals (issue 4): at < 0.1% loss, trawl ≥ 2× the rate of both peers and ≤ ½ their CPU per message, over UDP and TCP; over TCP ≥ 1,000,000 msgs/s into the spool.")
+	fmt.Fprintln(w)
+	for _, proto := range []string{"udp", "tcp"} {
+		t := rep.summary("trawl", proto)
+		if t == nil {
+			continue
+		}
+		tr := median(t.MaxRate)
+		for _, peer := range []string{"rsyslog", "syslog-ng"} {
+			p := rep.summary(peer, proto)
+			if p == nil {
+				continue
+			}
+			pr := median(p.MaxRate)
+			rateOK := pr > 0 && tr >= 2*pr
+			cpuOK := t.CPUPerM > 0 && p.CPUPerM > 0 && t.CPUPerM <= p.CPUPerM/2
+			same := ""
+			if ps, ts := rep.bestStep(peer, proto), rep.bestStep("trawl", proto); ps != nil && ts != nil {
+				if tAt := rep.stepAt("trawl", proto, ps.Offered); tAt != nil && tAt.sustained() && ps.Offered != ts.Offered {
+					same = fmt.Sprintf(" (at %s's best offered rate, %s msgs/s: trawl %.2f vs %.2f, %s)", peer, offeredText(ps.Offered),
+						tAt.CPUPerM, ps.CPUPerM, ratioText(ps.CPUPerM, tAt.CPUPerM))
+				}
+			}
+			fmt.Fprintf(w, "- %s vs %s: rate %s vs %s msgs/s (%s) — %s; CPU at each one's best rate %.2f vs %.2f s per M msgs (%s) — %s%s\n",
+				strings.ToUpper(proto), peer, commas(tr), commas(pr), ratioText(tr, pr), met(rateOK),
+				t.CPUPerM, p.CPUPerM, ratioText(p.CPUPerM, t.CPUPerM), met(cpuOK), same)
+		}
+		if proto == "tcp" {
+			fmt.Fprintf(w, "- TCP into the spool: %s msgs/s — %s\n", commas(tr), met(tr >= 1e6))
+		}
+	}
+}
+
+// bestStep returns the step of repetition 0 that gave tool its max rate
+// over proto.
+func (rep *Report) bestStep(tool, proto string) *Step {
+	var best *Step
+	ss := byOffered(rep.Steps, tool, proto, 0)
+	for i := range ss {
+		if !ss[i].sustained() {
+			break
+		}
+		if best == nil || ss[i].rate() > best.rate() {
+			best = &ss[i]
+		}
+	}
+	return best
+}
+
+// stepAt returns tool's step of repetition 0 at an offered rate.
+func (rep *Report) stepAt(tool, proto string, offered float64) *Step {
+	for i := range rep.Steps {
+		if s := &rep.Steps[i]; s.Tool == tool && s.Proto == proto && s.Rep == 0 && s.Offered == offered {
+			return s
+		}
+	}
+	return nil
+}
+
+func offeredText(v float64) string {
+	if v == 0 {
+		return "max"
+	}
+	return plot.Human(v)
+}
+
+func ratioText(a, b float64) string {
+	if b <= 0 {
+		return "no ratio"
+	}
+	return fmt.Sprintf("%.2f×", a/b)
+}
+
+func met(ok bool) string {
+	if ok {
+		return "**met**"
+	}
+	return "**not met**"
+}
+
+// writeSteps prints one row per tool, one column per offered rate run
+// (the rates of the plan and those added to refine a limit).
+func writeSteps(w io.Writer, rep *Report, proto, title string, cell func(Step) string) {
+	var tools []string
+	for _, s := range rep.Summaries {
+		if s.Proto == proto {
+			tools = append(tools, s.Tool)
+		}
+	}
+	if len(tools) == 0 {
+		return
+	}
+	var rates []float64
+	seen := map[float64]bool{}
+	for _, st := range rep.Steps {
+		if st.Proto == proto && !seen[st.Offered] {
+			seen[st.Offered] = true
+			rates = append(rates, st.Offered)
+		}
+	}
+	sort.Slice(rates, func(i, j int) bool {
+		return rates[j] == 0 || rates[i] != 0 && rates[i] < rates[j]
+	})
+	reps := 0
+	for _, st := range rep.Steps {
+		reps = max(reps, st.Rep+1)
+	}
+	if reps > 1 {
+		title += "; one value per repetition run, in order"
+	}
+	fmt.Fprintf(w, "%s:\n\n| tool |", title)
+	for _, r := range rates {
+		if r == 0 {
+			fmt.Fprint(w, " max |")
+		} else {
+			fmt.Fprintf(w, " %s |", plot.Human(r))
+		}
+	}
+	fmt.Fprint(w, "\n|---|")
+	for range rates {
+		fmt.Fprint(w, "---:|")
+	}
+	fmt.Fprintln(w)
+	for _, tool := range tools {
+		fmt.Fprintf(w, "| %s |", tool)
+		for _, r := range rates {
+			var cells []string
+			for _, st := range rep.Steps {
+				if st.Tool == tool && st.Proto == proto && st.Offered == r {
+					if st.Error != "" {
+						cells = append(cells, "error")
+					} else {
+						cells = append(cells, cell(st))
+					}
+				}
+			}
+			if len(cells) == 0 {
+				fmt.Fprint(w, " – |")
+			} else {
+				fmt.Fprintf(w, " %s |", strings.Join(cells, " / "))
+			}
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w)
+}
+
+// chart is the PNG of one protocol: loss against offered rate over UDP,
+// delivery rate against offered rate over TCP (the max step drawn at the
+// rate the sender achieved).
+func chart(proto string, steps []Step, tools []string) plot.Chart {
+	c := plot.Chart{X: plot.Axis{Label: "offered msgs/s"}}
+	if proto == "udp" {
+		c.Title = "syslog over UDP - loss % vs offered msgs/s"
+		c.Y = plot.Axis{Label: "loss", Min: 0.01, Max: 100, Ticks: []float64{0.01, 0.1, 1, 10, 100}, Percent: true}
+		c.RefY = []float64{0.1}
+	} else {
+		c.Title = "syslog over TCP - delivered vs offered msgs/s"
+		c.Y = plot.Axis{Label: "delivered msgs/s"}
+	}
+	for _, tool := range tools {
+		s := plot.Series{Name: tool}
+		byRate := map[float64][]Step{}
+		var rates []float64
+		for _, st := range steps {
+			if st.Tool == tool && st.Proto == proto && st.Error == "" {
+				x := st.Offered
+				if x == 0 {
+					x = st.Sent.Rate
+				}
+				if _, ok := byRate[x]; !ok {
+					rates = append(rates, x)
+				}
+				byRate[x] = append(byRate[x], st)
+			}
+		}
+		for _, x := range rates {
+			var ys []float64
+			for _, st := range byRate[x] {
+				if proto == "udp" {
+					ys = append(ys, st.LossPct)
+				} else {
+					ys = append(ys, st.DeliveryRate)
+				}
+			}
+			s.Points = append(s.Points, plot.Point{X: x, Y: median(ys)})
+		}
+		c.Series = append(c.Series, s)
+	}
+	return c
+}

@@ -1,0 +1,352 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/trawlsec/trawl/bench/peer"
+	"github.com/trawlsec/trawl/bench/sysloggen"
+)
+
+// env is where one step runs a tool.
+type env struct {
+	dir     string // private, removed after the step
+	port    int    // 127.0.0.1:port, UDP or TCP
+	tcp     bool
+	threads int // cores
+	rcvbuf  int // UDP receive buffer asked of each tool
+	octet   bool
+}
+
+func (e *env) addr() string { return fmt.Sprintf("127.0.0.1:%d", e.port) }
+
+// tool is one collector under test, started fresh for every step.
+type tool interface {
+	// Start starts the tool and returns once it is listening.
+	Start(ctx context.Context, e *env) (*peer.Proc, error)
+	// Progress returns how many messages the tool has stored so far
+	// (cheap; called every few milliseconds while it drains).
+	Progress() (uint64, error)
+	// BeforeStop reads what must be read while the tool runs.
+	BeforeStop(st *Step) error
+	// Signal is the signal that stops the tool cleanly.
+	Signal() os.Signal
+	// Count counts what the tool stored, after it stopped: stored
+	// messages, and the duplicates among them (when the tool's output can
+	// be checked message by message; -1 when it was not).
+	Count(ctx context.Context, e *env, st *Step) (stored uint64, dups int64, err error)
+}
+
+// waitListening waits until the tool holds its port.
+func waitListening(p *peer.Proc, e *env) error {
+	if e.tcp {
+		return p.WaitTCP(e.addr(), 20*time.Second)
+	}
+	return p.WaitUDP(e.addr(), 20*time.Second)
+}
+
+// trawlTool runs bin/trawl with one syslog input and nothing else, on its
+// embedded defaults (spool fsync every 100 ms, S2 frames, one UDP socket
+// per core, 32 MiB socket buffers).
+type trawlTool struct {
+	bin  string
+	http string
+}
+
+func (t *trawlTool) Start(ctx context.Context, e *env) (*peer.Proc, error) {
+	hp, err := freePort(false)
+	if err != nil {
+		return nil, err
+	}
+	t.http = fmt.Sprintf("127.0.0.1:%d", hp)
+	proto := "udp"
+	if e.tcp {
+		proto = "tcp"
+	}
+	cfg := fmt.Sprintf("node:\n  name: bench\n  data_dir: %s\nhttp:\n  listen: %s\ninputs:\n  sys:\n    type: syslog\n    protocol: %s\n    listen: %s\n",
+		filepath.Join(e.dir, "data"), t.http, proto, e.addr())
+	if !e.tcp {
+		cfg += fmt.Sprintf("    read_buffer: %d\n", e.rcvbuf)
+	}
+	path := filepath.Join(e.dir, "trawl.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		return nil, err
+	}
+	p, err := peer.Start(exec.Command(t.bin, "run", "-c", path), filepath.Join(e.dir, "trawl.log"))
+	if err != nil {
+		return nil, err
+	}
+	if err := waitListening(p, e); err != nil {
+		p.Kill()
+		return nil, err
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + t.http + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return p, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			p.Kill()
+			return nil, fmt.Errorf("trawl not healthy on %s within 20s", t.http)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (t *trawlTool) Signal() os.Signal { return syscall.SIGTERM }
+
+// metrics returns the samples of input sys, keyed by metric name, and by
+// name:cause or name:reason when the sample has that label.
+func (t *trawlTool) metrics() (map[string]float64, error) {
+	resp, err := http.Get("http://" + t.http + "/metrics")
+	if err != nil {
+		return nil, fmt.Errorf("cannot read trawl metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read trawl metrics: %w", err)
+	}
+	return parseMetrics(b), nil
+}
+
+func parseMetrics(text []byte) map[string]float64 {
+	out := map[string]float64{}
+	sc := bufio.NewScanner(bytes.NewReader(text))
+	for sc.Scan() {
+		l := sc.Text()
+		name, rest, ok := strings.Cut(l, "{")
+		if !ok || !strings.HasPrefix(l, "trawl_") || !strings.Contains(rest, `input="sys"`) {
+			continue
+		}
+		labels, val, ok := strings.Cut(rest, "} ")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.Fields(val)[0], 64)
+		if err != nil {
+			continue
+		}
+		out[name] += v
+		for _, k := range []string{"cause", "reason"} {
+			if i := strings.Index(labels, k+`="`); i >= 0 {
+				c := labels[i+len(k)+2:]
+				out[name+":"+c[:strings.IndexByte(c, '"')]] += v
+			}
+		}
+	}
+	return out
+}
+
+func (t *trawlTool) Progress() (uint64, error) {
+	m, err := t.metrics()
+	if err != nil {
+		return 0, err
+	}
+	return uint64(m["trawl_input_delivered_events_total"]), nil
+}
+
+func (t *trawlTool) BeforeStop(st *Step) error {
+	m, err := t.metrics()
+	if err != nil {
+		return err
+	}
+	st.Trawl = &TrawlCounts{
+		Received:     uint64(m["trawl_input_received_events_total"]),
+		Delivered:    uint64(m["trawl_input_delivered_events_total"]),
+		Dropped:      uint64(m["trawl_input_dropped_events_total"]),
+		SocketLost:   uint64(m["trawl_input_upstream_lost_total:socket_overflow"]),
+		ParseErrors:  uint64(m["trawl_input_errors_total:parse_error"]),
+		FramingError: uint64(m["trawl_input_errors_total:framing"]),
+	}
+	return nil
+}
+
+func (t *trawlTool) Count(ctx context.Context, e *env, st *Step) (uint64, int64, error) {
+	out, err := exec.CommandContext(ctx, t.bin, "spool", "stat", "--json", filepath.Join(e.dir, "data")).Output()
+	if err != nil {
+		return 0, 0, fmt.Errorf("cannot run trawl spool stat: %w", err)
+	}
+	var s struct {
+		Inputs []struct {
+			Name   string `json:"name"`
+			Events uint64 `json:"events"`
+		} `json:"inputs"`
+	}
+	if err := json.Unmarshal(out, &s); err != nil {
+		return 0, 0, fmt.Errorf("cannot parse trawl spool stat: %w", err)
+	}
+	var n uint64
+	for _, in := range s.Inputs {
+		if in.Name == "sys" {
+			n += in.Events
+		}
+	}
+	if tc := st.Trawl; tc != nil {
+		tc.Spooled = n
+		// The ledger's promise: every message that reached trawl is
+		// delivered or dropped, and what the kernel dropped before trawl
+		// saw it is counted as upstream loss, so nothing is unaccounted.
+		tc.MetricsTrue = tc.Received == n+tc.Dropped && tc.Delivered == n
+		tc.Unaccounted = int64(st.Sent.Messages) - int64(n+tc.Dropped+tc.SocketLost)
+	}
+	return n, -1, nil
+}
+
+// fileTool is a peer that writes every message as one line of a file.
+type fileTool struct {
+	name  string
+	start func(e *env, out string) (*peer.Proc, error)
+	out   string
+	tail  *lineCounter
+}
+
+func (f *fileTool) Start(ctx context.Context, e *env) (*peer.Proc, error) {
+	f.out = filepath.Join(e.dir, "out.log")
+	f.tail = &lineCounter{path: f.out}
+	p, err := f.start(e, f.out)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitListening(p, e); err != nil {
+		p.Kill()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (f *fileTool) Progress() (uint64, error) { return f.tail.count() }
+func (f *fileTool) BeforeStop(*Step) error    { return nil }
+func (f *fileTool) Signal() os.Signal         { return syscall.SIGTERM }
+
+// Count reads the whole file: lines, and which (stream, sequence number)
+// each holds, so duplicates and foreign lines show.
+func (f *fileTool) Count(_ context.Context, _ *env, st *Step) (uint64, int64, error) {
+	f.tail.close()
+	fh, err := os.Open(f.out)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	defer fh.Close()
+	seen := make([][]uint64, len(st.Sent.PerStream)) // bitsets
+	for i, n := range st.Sent.PerStream {
+		seen[i] = make([]uint64, n/64+1)
+	}
+	var lines uint64
+	var dups int64
+	br := bufio.NewReaderSize(fh, 1<<20)
+	for {
+		l, err := br.ReadSlice('\n')
+		if len(l) > 0 && l[len(l)-1] == '\n' {
+			lines++
+			s, q, ok := sysloggen.ParseSeq(l)
+			if !ok || s >= len(seen) || q >= st.Sent.PerStream[s] {
+				return lines, dups, fmt.Errorf("%s wrote a line that is not one of the messages sent: %q", f.name, l)
+			}
+			if seen[s][q/64]&(1<<(q%64)) != 0 {
+				dups++
+			}
+			seen[s][q/64] |= 1 << (q % 64)
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			return lines, dups, fmt.Errorf("%s wrote a line longer than 1 MiB", f.name)
+		}
+		if err == io.EOF {
+			return lines, dups, nil
+		}
+		if err != nil {
+			return lines, dups, err
+		}
+	}
+}
+
+// lineCounter counts the lines of a file that grows, reading only what
+// was appended since the last call.
+type lineCounter struct {
+	path string
+	f    *os.File
+	n    uint64
+	buf  []byte
+}
+
+func (c *lineCounter) count() (uint64, error) {
+	if c.f == nil {
+		f, err := os.Open(c.path)
+		if errors.Is(err, os.ErrNotExist) {
+			return 0, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		c.f = f
+		c.buf = make([]byte, 1<<20)
+	}
+	for {
+		k, err := c.f.Read(c.buf)
+		c.n += uint64(bytes.Count(c.buf[:k], []byte{'\n'}))
+		if err == io.EOF || k == 0 {
+			return c.n, nil
+		}
+		if err != nil {
+			return c.n, err
+		}
+	}
+}
+
+func (c *lineCounter) close() {
+	if c.f != nil {
+		c.f.Close()
+		c.f = nil
+	}
+}
+
+func newRsyslog() *fileTool {
+	return &fileTool{name: "rsyslog", start: func(e *env, out string) (*peer.Proc, error) {
+		return peer.StartRsyslog(e.dir, peer.RsyslogBench(peer.BenchConfig{Dir: e.dir, Port: e.port, TCP: e.tcp, Out: out, Threads: e.threads, ReadBuffer: e.rcvbuf, OctetCounted: e.octet}))
+	}}
+}
+
+func newSyslogNG(s *peer.SyslogNG) *fileTool {
+	return &fileTool{name: "syslog-ng", start: func(e *env, out string) (*peer.Proc, error) {
+		return s.Start(e.dir, peer.SyslogNGBench(peer.BenchConfig{Dir: e.dir, Port: e.port, TCP: e.tcp, Out: out, Threads: e.threads, ReadBuffer: e.rcvbuf, OctetCounted: e.octet}))
+	}}
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(udp bool) (int, error) {
+	if udp {
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			return 0, err
+		}
+		defer c.Close()
+		return c.LocalAddr().(*net.UDPAddr).Port, nil
+	}
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
