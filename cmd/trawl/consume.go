@@ -132,6 +132,9 @@ func consumeLoop(ctx context.Context, src consumer.Source, out io.Writer, maxN i
 			}
 			if pctx.Err() != nil {
 				if loopErr = commit(ctx); loopErr != nil {
+					if ctx.Err() != nil {
+						loopErr = nil // a signal cut the commit: the last one below retries it
+					}
 					break
 				}
 				continue
@@ -152,6 +155,9 @@ func consumeLoop(ctx context.Context, src consumer.Source, out io.Writer, maxN i
 		dirty = true
 		if time.Since(lastCommit) >= commitEvery {
 			if loopErr = commit(ctx); loopErr != nil {
+				if ctx.Err() != nil {
+					loopErr = nil // a signal cut the commit: the last one below retries it
+				}
 				break
 			}
 		}

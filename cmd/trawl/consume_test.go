@@ -109,3 +109,39 @@ func TestConsumeLoopWriteError(t *testing.T) {
 		t.Fatalf("committed at %v after a write error", src.commits)
 	}
 }
+
+// signalDuringCommitSource returns one batch, then acts as if SIGTERM came
+// while its first Commit ran: it cancels the loop's context and fails with
+// the context's error, as franz-go's commit does. Later commits succeed.
+type signalDuringCommitSource struct {
+	consumeScriptedSource
+	cancel  context.CancelFunc
+	failed  bool
+	retried bool
+}
+
+func (s *signalDuringCommitSource) Commit(ctx context.Context) error {
+	if !s.failed {
+		s.failed = true
+		s.cancel()
+		return fmt.Errorf("commit offsets: %w", ctx.Err())
+	}
+	s.retried = true
+	return s.consumeScriptedSource.Commit(ctx)
+}
+
+// TestConsumeLoopSignalDuringCommit: a commit cut short by SIGTERM is not
+// an error; the last commit, with its own context, covers what was printed.
+func TestConsumeLoopSignalDuringCommit(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	src := &signalDuringCommitSource{consumeScriptedSource: consumeScriptedSource{batches: []int{5}}, cancel: cancel}
+	var out bytes.Buffer
+	n, err := consumeLoop(ctx, src, &out, 0, time.Millisecond)
+	if err != nil || n != 5 {
+		t.Fatalf("consumeLoop = %d, %v; want 5, nil", n, err)
+	}
+	if !src.retried || len(src.commits) != 1 || src.commits[0] != 5 {
+		t.Fatalf("final commit: retried %v, commits %v; want one commit covering 5", src.retried, src.commits)
+	}
+}
