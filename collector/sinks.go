@@ -33,6 +33,7 @@ func (n *Node) newSink(sc config.Sink) (sink, error) {
 		opts := kafka.Options{
 			Name:               sc.Name,
 			Seeds:              sc.Brokers,
+			Compression:        sc.Compression,
 			Linger:             sc.Linger.D(),
 			BatchMaxBytes:      int32(sc.BatchMaxBytes),
 			MaxBufferedRecords: sc.MaxBufferedRecords,

@@ -249,6 +249,9 @@ type Sink struct {
 	Topics map[string]string `yaml:"topics"`
 	// Encoding of record values: json (ECS, the default) or protobuf.
 	Encoding string `yaml:"encoding"`
+	// Compression of record batches: zstd (default), lz4, snappy, gzip or
+	// none.
+	Compression string `yaml:"compression"`
 	// Linger is how long a partition waits to fill a batch (default 5ms).
 	Linger Duration `yaml:"linger"`
 	// BatchMaxBytes bounds a record batch (default 1MiB).
@@ -720,6 +723,11 @@ func (c *Config) Validate() error {
 				if topic == "" || len(topic) > 249 || !topicRe.MatchString(topic) {
 					add(c.errorf(p+".topics."+kind, "invalid Kafka topic name %q", topic))
 				}
+			}
+			switch s.Compression {
+			case "", "zstd", "lz4", "snappy", "gzip", "none":
+			default:
+				add(c.errorf(p+".compression", "unknown compression %q (want zstd, lz4, snappy, gzip or none)", s.Compression))
 			}
 			if s.Encoding != "" && s.Encoding != "json" && s.Encoding != "protobuf" {
 				add(c.errorf(p+".encoding", "unknown encoding %q (want json or protobuf)", s.Encoding))

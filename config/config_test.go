@@ -119,6 +119,7 @@ func TestKafkaSinkValidation(t *testing.T) {
 	f("sinks:\n  - {type: kafka, brokers: [\"h:1\"], topics: {flows: x}}\n", `unknown event kind "flows"`)
 	f("sinks:\n  - {type: kafka, brokers: [\"h:1\"], topics: {flow: \"a b\"}}\n", "invalid Kafka topic name")
 	f("sinks:\n  - {type: kafka, brokers: [\"h:1\"], encoding: avro}\n", `unknown encoding "avro"`)
+	f("sinks:\n  - {type: kafka, brokers: [\"h:1\"], compression: brotli}\n", `unknown compression "brotli"`)
 	f("sinks:\n  - {type: kafka, brokers: [\"h:1\"], sasl: {mechanism: GSSAPI, username: u}}\n", "unknown SASL mechanism")
 	f("sinks:\n  - {type: kafka, brokers: [\"h:1\"], tls: {cert_file: c}}\n", "cert_file and key_file go together")
 }

@@ -59,6 +59,24 @@ func ParseEncoding(s string) (Encoding, error) {
 
 var binaryVersion = strconv.Itoa(event.Version)
 
+// ParseCompression maps a compression name ("" and "zstd" are zstd) to
+// franz-go's codec.
+func ParseCompression(s string) (kgo.CompressionCodec, error) {
+	switch s {
+	case "", "zstd":
+		return kgo.ZstdCompression(), nil
+	case "lz4":
+		return kgo.Lz4Compression(), nil
+	case "snappy":
+		return kgo.SnappyCompression(), nil
+	case "gzip":
+		return kgo.GzipCompression(), nil
+	case "none":
+		return kgo.NoCompression(), nil
+	}
+	return kgo.CompressionCodec{}, fmt.Errorf("unknown Kafka compression %q (want zstd, lz4, snappy, gzip or none)", s)
+}
+
 // DefaultTopic returns the topic events of kind k go to unless configured
 // otherwise: "trawl.<kind>" (consumer.DefaultTopic).
 func DefaultTopic(k event.Kind) string { return consumer.DefaultTopic(k) }
@@ -75,6 +93,11 @@ type Options struct {
 	Topics map[event.Kind]string
 	// Encoding of record values (default JSON).
 	Encoding Encoding
+	// Compression of record batches: "zstd" (the default), "lz4",
+	// "snappy", "gzip" or "none". zstd is the smallest on the wire and
+	// the broker's disk; franz-go compresses in one goroutine per broker,
+	// so on a CPU-bound collector lz4 or snappy deliver more events/s.
+	Compression string
 	// Linger is how long a partition waits for more records before a
 	// produce request (default 5ms).
 	Linger time.Duration
@@ -172,6 +195,10 @@ func New(opts Options, delivered, rejected *metrics.Counter, logf func(string, .
 	if opts.Linger == 0 {
 		opts.Linger = 5 * time.Millisecond
 	}
+	codec, err := ParseCompression(opts.Compression)
+	if err != nil {
+		return nil, err
+	}
 	if opts.BatchMaxBytes == 0 {
 		opts.BatchMaxBytes = 1 << 20
 	}
@@ -203,7 +230,7 @@ func New(opts Options, delivered, rejected *metrics.Counter, logf func(string, .
 		kgo.SeedBrokers(opts.Seeds...),
 		kgo.ClientID(opts.ClientID),
 		kgo.RequiredAcks(kgo.AllISRAcks()), // idempotence needs acks=all and is franz-go's default
-		kgo.ProducerBatchCompression(kgo.ZstdCompression()),
+		kgo.ProducerBatchCompression(codec),
 		kgo.ProducerLinger(opts.Linger),
 		kgo.ProducerBatchMaxBytes(opts.BatchMaxBytes),
 		kgo.MaxBufferedRecords(opts.MaxBufferedRecords),

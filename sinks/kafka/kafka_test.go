@@ -211,8 +211,8 @@ func TestSinkToRealBroker(t *testing.T) {
 	}
 
 	// A second sink on the same spool has its own cursor and writes ECS
-	// JSON to the default topics.
-	d, _ = runSink(t, kafka.Options{Name: "json", Seeds: cl.Seeds(), Spool: sp})
+	// JSON to the default topics, with lz4 batches this time.
+	d, _ = runSink(t, kafka.Options{Name: "json", Seeds: cl.Seeds(), Spool: sp, Compression: "lz4"})
 	if d != frames*per+200 {
 		t.Fatalf("json sink delivered %d", d)
 	}
