@@ -224,13 +224,64 @@ func countEvents(b *testing.B, logFile string) uint64 {
 }
 
 // execStorm runs the exec storm in a child process, so its CPU is not the
-// collector's.
+// collector's. It reports the storm's own CPU per exec (storm-us/exec: the
+// child and the /bin/true processes it reaped, kernel time included), and
+// the kernel's audit thread's (kauditd-us/exec): what the kernel spends on
+// audit or BPF programs in the exec path shows there, against
+// BenchmarkExecStormBaseline, which runs with neither.
 func execStorm(b *testing.B, workers, perWorker int) {
 	b.Helper()
+	kauditd0 := kauditdCPU()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperExecStorm$")
 	cmd.Env = append(os.Environ(), fmt.Sprintf("TRAWL_EXEC_STORM=%d,%d", workers, perWorker))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("exec storm: %v: %s", err, out)
+	}
+	execs := float64(workers * perWorker)
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		b.ReportMetric(float64(ru.Utime.Nano()+ru.Stime.Nano())/1e3/execs, "storm-us/exec")
+	}
+	b.ReportMetric(float64(kauditdCPU()-kauditd0)/1e3/execs, "kauditd-us/exec")
+}
+
+// kauditdCPU is the CPU time of the kernel's kauditd thread (0 when there
+// is none).
+func kauditdCPU() time.Duration {
+	dirs, _ := filepath.Glob("/proc/[0-9]*/comm")
+	for _, f := range dirs {
+		if b, err := os.ReadFile(f); err == nil && strings.TrimSpace(string(b)) == "kauditd" {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(f)))
+			return procTicks(pid)
+		}
+	}
+	return 0
+}
+
+// procTicks is the user+system CPU of pid from /proc/PID/stat.
+func procTicks(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+s) * (time.Second / 100) // USER_HZ
+}
+
+// BenchmarkExecStormBaseline runs the exec storm with no audit rules and
+// no BPF programs: its storm-us/exec is what the others' are compared to.
+//
+//	go test -run '^$' -bench 'ExecStorm' -benchtime 1x ./collector/
+func BenchmarkExecStormBaseline(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("compared with root-only benchmarks")
+	}
+	for b.Loop() {
+		execStorm(b, 4, 10000)
 	}
 }
 

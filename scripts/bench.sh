@@ -22,7 +22,7 @@ bt=${BENCHTIME:-1s}
 	# The same storm under the ebpf input; the eBPF path per exec and per
 	# connection (kernel programs and reader), the reader's drain rate and
 	# the record decoder (root; skips otherwise; about 30 seconds).
-	go test -run '^$' -bench 'BenchmarkEBPFExecStorm' -benchtime 1x ./collector/
+	go test -run '^$' -bench 'BenchmarkEBPFExecStorm|BenchmarkExecStormBaseline' -benchtime 1x ./collector/
 	go test -run '^$' -bench 'BenchmarkExec|BenchmarkConnect' -benchtime 3000x ./bpf/
 	go test -run '^$' -bench 'BenchmarkRingbufDrain' -benchtime 20000x ./bpf/
 	go test -run '^$' -bench 'BenchmarkDecode' -benchtime "$bt" ./bpf/
