@@ -44,7 +44,7 @@ type Chart struct {
 	Title  string
 	X, Y   Axis
 	Series []Series
-	// RefY draws a dashed red horizontal line at each value.
+	// RefY draws a dashed Red horizontal line at each value.
 	RefY []float64
 }
 
@@ -56,11 +56,17 @@ const (
 )
 
 var (
-	white   = color.RGBA{255, 255, 255, 255}
-	black   = color.RGBA{0, 0, 0, 255}
-	grey    = color.RGBA{200, 200, 200, 255}
-	red     = color.RGBA{200, 30, 30, 255}
-	palette = []color.RGBA{{31, 119, 180, 255}, {255, 127, 14, 255}, {44, 160, 44, 255}, {148, 103, 189, 255}, {140, 86, 75, 255}}
+	white = color.RGBA{255, 255, 255, 255}
+	grey  = color.RGBA{200, 200, 200, 255}
+)
+
+// Colors of a chart, exported so tests can find what was drawn: Black for
+// axes and text, Red for reference lines, and Palette for the series, in
+// order (repeating after the last).
+var (
+	Black   = color.RGBA{0, 0, 0, 255}
+	Red     = color.RGBA{200, 30, 30, 255}
+	Palette = []color.RGBA{{31, 119, 180, 255}, {255, 127, 14, 255}, {44, 160, 44, 255}, {148, 103, 189, 255}, {140, 86, 75, 255}}
 )
 
 // Write draws c into a PNG file at path.
@@ -158,7 +164,7 @@ func Draw(c Chart) *image.RGBA {
 		y := yOf(v)
 		line(img, x0, y, x1, y, 1, grey, false)
 		s := label(c.Y, v)
-		drawText(img, x0-8-textWidth(s, 2), y-5, 2, s, black)
+		drawText(img, x0-8-textWidth(s, 2), y-5, 2, s, Black)
 	}
 	xt := c.X.Ticks
 	if xt == nil {
@@ -177,20 +183,20 @@ func Draw(c Chart) *image.RGBA {
 		line(img, x, y0, x, y1, 1, grey, false)
 		s := label(c.X, v)
 		if lx := x - textWidth(s, 2)/2; lx > lastRight+6 {
-			drawText(img, lx, y1+8, 2, s, black)
+			drawText(img, lx, y1+8, 2, s, Black)
 			lastRight = lx + textWidth(s, 2)
 		}
 	}
 	for _, v := range c.RefY {
-		line(img, x0, yOf(v), x1, yOf(v), 2, red, true)
+		line(img, x0, yOf(v), x1, yOf(v), 2, Red, true)
 	}
-	line(img, x0, y1, x1, y1, 2, black, false)
-	line(img, x0, y0, x0, y1, 2, black, false)
-	drawText(img, (width-textWidth(c.Title, 3))/2, 8, 3, c.Title, black)
-	drawText(img, (width-textWidth(c.X.Label, 2))/2, height-22, 2, c.X.Label, black)
-	drawText(img, 4, y0-14, 2, c.Y.Label, black)
+	line(img, x0, y1, x1, y1, 2, Black, false)
+	line(img, x0, y0, x0, y1, 2, Black, false)
+	drawText(img, (width-textWidth(c.Title, 3))/2, 8, 3, c.Title, Black)
+	drawText(img, (width-textWidth(c.X.Label, 2))/2, height-22, 2, c.X.Label, Black)
+	drawText(img, 4, y0-14, 2, c.Y.Label, Black)
 	for i, s := range c.Series {
-		col := palette[i%len(palette)]
+		col := Palette[i%len(Palette)]
 		pts := append([]Point(nil), s.Points...)
 		sort.Slice(pts, func(a, b int) bool { return pts[a].X < pts[b].X })
 		px, py := -1, -1
@@ -204,7 +210,7 @@ func Draw(c Chart) *image.RGBA {
 		}
 		ly := y0 + 12 + i*22
 		line(img, x0+15, ly+5, x0+45, ly+5, 3, col, false)
-		drawText(img, x0+55, ly, 2, s.Name, black)
+		drawText(img, x0+55, ly, 2, s.Name, Black)
 	}
 	return img
 }

@@ -36,10 +36,10 @@ func TestWrite(t *testing.T) {
 	}
 	want := map[[3]uint32]string{}
 	for i, name := range []string{"a", "b"} {
-		c := palette[i]
+		c := Palette[i]
 		want[[3]uint32{uint32(c.R), uint32(c.G), uint32(c.B)}] = "series " + name
 	}
-	want[[3]uint32{uint32(red.R), uint32(red.G), uint32(red.B)}] = "reference line"
+	want[[3]uint32{uint32(Red.R), uint32(Red.G), uint32(Red.B)}] = "reference line"
 	for y := 0; y < height; y++ {
 		for x := 0; x < width; x++ {
 			r, g, b, _ := img.At(x, y).RGBA()

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/trawlsec/trawl/bench/plot"
 )
 
 func TestMetricSums(t *testing.T) {
@@ -146,7 +148,7 @@ func TestPlot(t *testing.T) {
 			count[color.RGBA{uint8(r >> 8), uint8(g >> 8), uint8(bl >> 8), uint8(a >> 8)}]++
 		}
 	}
-	for i, c := range append(colors[:3:3], red, black) {
+	for i, c := range append(plot.Palette[:3:3], plot.Red, plot.Black) {
 		if count[c] < 50 {
 			t.Errorf("color %d %v: %d pixels", i, c, count[c])
 		}
