@@ -56,6 +56,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/trawlsec/trawl/bench/host"
 	"github.com/trawlsec/trawl/bench/peer"
 	"github.com/trawlsec/trawl/bench/plot"
 	"github.com/trawlsec/trawl/bench/sysloggen"
@@ -170,16 +171,7 @@ type Profile struct {
 }
 
 // Machine describes where the run happened.
-type Machine struct {
-	CPU       string `json:"cpu"`
-	Cores     int    `json:"cores"`
-	Kernel    string `json:"kernel"`
-	Go        string `json:"go"`
-	LoadAvg   string `json:"loadavg_at_start"`
-	LoadAtEnd string `json:"loadavg_at_end"`
-	RmemMax   string `json:"net_core_rmem_max"`
-	Versions  string `json:"versions"`
-}
+type Machine = host.Machine
 
 func main() {
 	var (
@@ -346,7 +338,7 @@ func main() {
 			rep.Profiles = append(rep.Profiles, p)
 		}
 	}
-	rep.Machine.LoadAtEnd = readTrim("/proc/loadavg")
+	rep.Machine.LoadAtEnd = host.LoadAvg()
 	if err := writeResults(rep, *outDir); err != nil {
 		fatal(err)
 	}
@@ -532,7 +524,7 @@ func (r *runner) run(ctx context.Context, t tool, name, proto string, rep int, r
 		msgs = uint64(max(2*best, 500e3) * r.step.Seconds())
 	}
 	cpu0, _ := p.Stats()
-	ru0 := selfCPU()
+	ru0 := host.SelfCPU()
 	others0 := othersCPU(p.Pid())
 	start := time.Now()
 	if prof != nil {
@@ -541,7 +533,7 @@ func (r *runner) run(ctx context.Context, t tool, name, proto string, rep int, r
 	res, err := sysloggen.Send(ctx, sysloggen.Config{Target: netip.MustParseAddrPort(e.addr()), TCP: e.tcp, Format: r.format,
 		Framing: r.framing, Size: r.size, Streams: r.streams, Messages: msgs, Rate: rate, NoGSO: r.noGSO})
 	sendEnd := time.Now()
-	st.SenderCPU = selfCPU() - ru0
+	st.SenderCPU = host.SelfCPU() - ru0
 	st.Sent = res
 	if err != nil {
 		st.Error = err.Error()
@@ -782,19 +774,12 @@ func waitQuiet(ctx context.Context, max time.Duration) bool {
 	}
 }
 
-// selfCPU returns this process's user+system CPU seconds.
-func selfCPU() float64 {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
-}
-
 const rmemMaxPath = "/proc/sys/net/core/rmem_max"
 
 // raiseRmemMax raises net.core.rmem_max to at least v when it can (as
 // root) and returns a function that puts the old value back.
 func raiseRmemMax(v int) func() {
-	old := readTrim(rmemMaxPath)
+	old := host.ReadTrim(rmemMaxPath)
 	cur, err := strconv.Atoi(old)
 	if err != nil || cur >= v || os.Geteuid() != 0 {
 		return func() {}
@@ -811,23 +796,7 @@ func raiseRmemMax(v int) func() {
 	}
 }
 
-func readTrim(path string) string {
-	b, _ := os.ReadFile(path)
-	return strings.TrimSpace(string(b))
-}
-
 func machine(trawlBin, root string) Machine {
-	m := Machine{Cores: runtime.NumCPU(), Go: runtime.Version(), LoadAvg: readTrim("/proc/loadavg"),
-		Kernel: readTrim("/proc/sys/kernel/osrelease"), RmemMax: readTrim(rmemMaxPath)}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(l, "model name") {
-				_, v, _ := strings.Cut(l, ":")
-				m.CPU = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
 	var vs []string
 	if out, err := exec.Command(trawlBin, "version").CombinedOutput(); err == nil {
 		vs = append(vs, strings.TrimSpace(string(out)))
@@ -838,8 +807,7 @@ func machine(trawlBin, root string) Machine {
 	if s, err := peer.FindSyslogNG(root); err == nil {
 		vs = append(vs, s.Version())
 	}
-	m.Versions = strings.Join(vs, "; ")
-	return m
+	return host.Describe(vs...)
 }
 
 func fatal(err error) {

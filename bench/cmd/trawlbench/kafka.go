@@ -23,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/trawlsec/trawl/bench/gen"
+	"github.com/trawlsec/trawl/bench/host"
 )
 
 // The -kafka mode: every collector produces its flows to one Kafka broker
@@ -492,15 +493,6 @@ func machineBusy() float64 {
 	return float64(busy) / clockTicks
 }
 
-// selfCPU returns the harness's own user+system CPU seconds.
-func selfCPU() float64 {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
-}
-
 // sumPrefix sums the samples of metric name (any labels).
 func sumPrefix(m map[string]float64, name string) float64 {
 	var v float64
@@ -624,7 +616,7 @@ func runKafkaStep(ctx context.Context, km *kafkaMode, tool string, f gen.Format,
 		return st
 	}
 	brokerCPU0, _ := procStats(km.brokerPID)
-	busy0, self0, t0 := machineBusy(), selfCPU(), time.Now()
+	busy0, self0, t0 := machineBusy(), host.SelfCPU(), time.Now()
 	logf, _ := os.Create(filepath.Join(dir, "stderr.log"))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -747,7 +739,7 @@ func runKafkaStep(ctx context.Context, km *kafkaMode, tool string, f gen.Format,
 	kc.BrokerCPUSeconds = brokerCPU1 - brokerCPU0
 	// Whatever else ran on the machine meanwhile: all CPU time minus the
 	// collector's, the broker's and the harness's (the generator).
-	kc.OtherCPUSeconds = max(0, machineBusy()-busy0-st.CPUSeconds-kc.BrokerCPUSeconds-(selfCPU()-self0))
+	kc.OtherCPUSeconds = max(0, machineBusy()-busy0-st.CPUSeconds-kc.BrokerCPUSeconds-(host.SelfCPU()-self0))
 	if w := time.Since(t0).Seconds(); w > 0 {
 		kc.OtherCores = kc.OtherCPUSeconds / w
 	}

@@ -26,7 +26,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -35,6 +34,7 @@ import (
 	"time"
 
 	"github.com/trawlsec/trawl/bench/gen"
+	"github.com/trawlsec/trawl/bench/host"
 )
 
 // Step is one run of one tool at one offered rate.
@@ -154,16 +154,7 @@ type Report struct {
 }
 
 // Machine describes where the run happened.
-type Machine struct {
-	CPU       string `json:"cpu"`
-	Cores     int    `json:"cores"`
-	Kernel    string `json:"kernel"`
-	Go        string `json:"go"`
-	LoadAvg   string `json:"loadavg_at_start"`
-	RmemMax   string `json:"net_core_rmem_max"`
-	Versions  string `json:"versions"`
-	LoadAtEnd string `json:"loadavg_at_end"`
-}
+type Machine = host.Machine
 
 func main() {
 	var (
@@ -338,7 +329,7 @@ func main() {
 			}
 		}
 	}
-	rep.Machine.LoadAtEnd = readTrim("/proc/loadavg")
+	rep.Machine.LoadAtEnd = host.LoadAvg()
 	rep.Summaries = summarize(kept(rep.Steps))
 	if err := os.MkdirAll(*outDir, 0o755); err != nil {
 		fatal(err)
@@ -605,23 +596,7 @@ func procStats(pid int) (cpu float64, hwmKiB uint64) {
 	return cpu, hwmKiB
 }
 
-func readTrim(path string) string {
-	b, _ := os.ReadFile(path)
-	return strings.TrimSpace(string(b))
-}
-
 func machine(trawlBin, goflow2, nfdump string) Machine {
-	m := Machine{Cores: runtime.NumCPU(), Go: runtime.Version(), LoadAvg: readTrim("/proc/loadavg"),
-		Kernel: readTrim("/proc/sys/kernel/osrelease"), RmemMax: readTrim("/proc/sys/net/core/rmem_max")}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(l, "model name") {
-				_, v, _ := strings.Cut(l, ":")
-				m.CPU = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
 	var vs []string
 	for _, c := range [][]string{{trawlBin, "version"}, {nfdump, "-V"}} {
 		out, err := exec.Command(c[0], c[1:]...).CombinedOutput()
@@ -637,8 +612,7 @@ func machine(trawlBin, goflow2, nfdump string) Machine {
 			}
 		}
 	}
-	m.Versions = strings.Join(vs, "; ")
-	return m
+	return host.Describe(vs...)
 }
 
 // summarize groups steps by tool and format.
