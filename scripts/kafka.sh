@@ -27,8 +27,6 @@
 #   KAFKA_CONTROLLER_BASE_PORT controller port of node 1 [KAFKA_BASE_PORT+100]
 #   KAFKA_PARTITIONS           num.partitions of auto-created topics [3]
 #   KAFKA_EXTRA_CONFIG         lines appended to every node's server.properties
-#   KAFKA_FORMAT_ARGS          extra arguments of the storage format, blank-
-#                              separated (e.g. --add-scram SCRAM-SHA-256=[...])
 #   KAFKA_JVM_OPTS             JVM flags [small heap, serial GC, C1 only:
 #                              a fast start on a small shared machine]
 #   KAFKA_START_TIMEOUT        seconds to wait for a node [90]
@@ -206,14 +204,11 @@ EOF
 classpath() { echo "$KAFKA_LIBS/*"; }
 
 format_node() {
-	local i=$1 dir="$run/node$1" fmt_args=()
-	# read -a splits on blanks without globbing: SCRAM arguments such as
-	# SCRAM-SHA-256=[name=u,password=p] hold brackets.
-	read -r -a fmt_args <<<"${KAFKA_FORMAT_ARGS:-}"
+	local i=$1 dir="$run/node$1"
 	# shellcheck disable=SC2086 # KAFKA_JVM_OPTS is a list of flags
 	"$JAVA" $KAFKA_JVM_OPTS -Dlog4j2.configurationFile="$run/log4j2.properties" \
 		-cp "$(classpath)" kafka.tools.StorageTool format \
-		-t "$CLUSTER_ID" -c "$dir/server.properties" "${fmt_args[@]}" >"$dir/format.log" 2>&1 ||
+		-t "$CLUSTER_ID" -c "$dir/server.properties" >"$dir/format.log" 2>&1 ||
 		{ tail -n 20 "$dir/format.log" >&2; die "cannot format node $i (log: $dir/format.log)"; }
 }
 
