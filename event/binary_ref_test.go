@@ -158,6 +158,11 @@ func appendProcess(dst []byte, p *Process) []byte {
 	dst = appendBytesField(dst, processComm, p.Comm)
 	dst = appendBytesField(dst, processFilename, p.Filename)
 	dst = appendArgs(dst, processArgs, p.Args)
+	dst = appendBytesField(dst, processParentName, p.ParentName)
+	dst = appendBytesField(dst, processParentExe, p.ParentExe)
+	dst = appendBytesField(dst, processContainer, p.ContainerID)
+	dst = appendBytesField(dst, processUserName, p.UserName)
+	dst = appendBytesField(dst, processGroupName, p.GroupName)
 	return dst
 }
 

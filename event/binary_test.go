@@ -645,6 +645,7 @@ func randomEvent(rng *rand.Rand, k Kind) *Event {
 			Action: ProcessAction(u()), PID: uint32(u()), PPID: uint32(u()), UID: uint32(u()), GID: uint32(u()),
 			LoginUID: uint32(u()), CgroupID: u(), ExitCode: int32(u()), DurationNs: int64(u()), StartNs: int64(u()),
 			Comm: text(), Filename: text(), Args: args(),
+			ParentName: text(), ParentExe: text(), ContainerID: text(), UserName: text(), GroupName: text(),
 		}
 	case KindNetwork:
 		e.Network = Network{
