@@ -23,7 +23,9 @@ type NetflowOptions struct {
 	Listen     string
 	Sockets    int
 	ReadBuffer int
-	SFlow      bool
+	// NoGRO turns UDP generic receive offload off (udp.Options.NoGRO).
+	NoGRO bool
+	SFlow bool
 }
 
 // NetflowInput receives NetFlow v5, v9 and IPFIX over UDP (the version is
@@ -76,7 +78,7 @@ type netflowWorker struct {
 }
 
 func newNetflowInput(opts NetflowOptions, pipe *pipeline, led *ledger.Input, tmpl *flow.Templates, set *metrics.Set, logf func(string, ...any)) (*NetflowInput, error) {
-	ln, err := udp.Listen(udp.Options{Addr: opts.Listen, Sockets: opts.Sockets, ReadBuffer: opts.ReadBuffer, Logf: logf})
+	ln, err := udp.Listen(udp.Options{Addr: opts.Listen, Sockets: opts.Sockets, ReadBuffer: opts.ReadBuffer, NoGRO: opts.NoGRO, Logf: logf})
 	if err != nil {
 		return nil, fmt.Errorf("input %q: %w", opts.Name, err)
 	}

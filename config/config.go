@@ -149,6 +149,10 @@ type Input struct {
 	// ReadBuffer is each UDP socket's SO_RCVBUF (netflow, syslog over UDP;
 	// default 32MiB).
 	ReadBuffer Size `yaml:"read_buffer"`
+	// GRO turns on UDP generic receive offload on the UDP sockets (netflow,
+	// syslog over UDP; default true): the kernel hands over a sender's
+	// datagrams several to a buffer.
+	GRO *bool `yaml:"gro"`
 
 	// Protocol is the transport of a syslog input: udp, tcp, tls or unix
 	// (a datagram socket like /dev/log, whose listen is a path).
@@ -512,6 +516,10 @@ func (c *Config) applyDefaults() {
 				in.ReadBuffer = 32 << 20
 			}
 		}
+		if in.usesUDP() && in.GRO == nil {
+			on := true
+			in.GRO = &on
+		}
 		if in.Type == InputApp {
 			if in.Listen == "" {
 				in.Listen = ":5170"
@@ -653,6 +661,7 @@ func (c *Config) Validate() error {
 			}
 		} else {
 			notFor("sockets")
+			notFor("gro")
 			if in.Type != InputAudit {
 				notFor("read_buffer")
 			}

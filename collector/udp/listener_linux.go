@@ -27,10 +27,15 @@ type mmsghdr struct {
 }
 
 const (
-	// ctrlSize is the control buffer per message: one SO_RXQ_OVFL cmsg
-	// needs CmsgSpace(4) (24 bytes on 64-bit), the rest is slack for a
-	// cmsg a future kernel may add, so MSG_CTRUNC never hides the counter.
+	// ctrlSize is the control buffer per message: the SO_RXQ_OVFL and
+	// UDP_GRO cmsgs need CmsgSpace(4) each (24 bytes on 64-bit), the rest
+	// is slack for a cmsg a future kernel may add, so MSG_CTRUNC never
+	// hides the counter.
 	ctrlSize = 64
+	// groBatchFactor bounds the datagrams handed to the Handler at once
+	// with GRO: Batch buffers of up to 64 datagrams each (a GSO sender's
+	// usual maximum; longer runs are handed over in more calls).
+	groBatchFactor = 64
 	// skMeminfoDrops is SK_MEMINFO_DROPS of linux/sock_diag.h, the index of
 	// the drop counter in the SO_MEMINFO array.
 	skMeminfoDrops = 8
@@ -56,6 +61,8 @@ type reader struct {
 	conn   *net.UDPConn
 	rc     syscall.RawConn
 	rcvbuf int
+	gro    bool // UDP_GRO is on
+	slot   int  // receive buffer per message
 
 	msgs   []mmsghdr
 	iovs   []unix.Iovec
@@ -78,6 +85,7 @@ type counters struct {
 	datagrams  atomic.Uint64
 	bytes      atomic.Uint64
 	truncated  atomic.Uint64
+	coalesced  atomic.Uint64
 	readErrors atomic.Uint64
 	drops      atomic.Uint64 // copy of reader.drops
 	// closedDrops is SO_MEMINFO's drop counter read just before Close,
@@ -157,15 +165,20 @@ func (l *Listener) open(addr string, warnOnce *sync.Once) (*reader, error) {
 	}
 
 	b := o.Batch
+	r.slot = o.MaxDatagram
+	r.batch = make([]Datagram, b)
+	if r.gro {
+		r.slot = groSlot
+		r.batch = make([]Datagram, b*groBatchFactor)
+	}
 	r.msgs = make([]mmsghdr, b)
 	r.iovs = make([]unix.Iovec, b)
 	r.names = make([]unix.RawSockaddrInet6, b)
 	r.ctrl = make([]uint64, b*ctrlSize/8)
-	r.buf = make([]byte, b*o.MaxDatagram)
-	r.batch = make([]Datagram, b)
+	r.buf = make([]byte, b*r.slot)
 	for i := range r.msgs {
-		r.iovs[i].Base = &r.buf[i*o.MaxDatagram]
-		r.iovs[i].SetLen(o.MaxDatagram)
+		r.iovs[i].Base = &r.buf[i*r.slot]
+		r.iovs[i].SetLen(r.slot)
 		h := &r.msgs[i].Hdr
 		h.Name = (*byte)(unsafe.Pointer(&r.names[i]))
 		h.Iov = &r.iovs[i]
@@ -186,6 +199,9 @@ func (r *reader) setup(fd int) error {
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RXQ_OVFL, 1); err != nil {
 		return fmt.Errorf("cannot set SO_RXQ_OVFL: %w", err)
 	}
+	// Kernels before 5.0 refuse UDP_GRO: they deliver datagram by
+	// datagram, which the plain path handles.
+	r.gro = !o.NoGRO && unix.SetsockoptInt(fd, unix.SOL_UDP, unix.UDP_GRO, 1) == nil
 	forced := !o.noForce && unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, o.ReadBuffer) == nil
 	if !forced {
 		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, o.ReadBuffer); err != nil {
@@ -286,7 +302,7 @@ func (r *reader) receive(h Handler) error {
 		return nil
 	}
 	if r.n > 0 {
-		h(r.deliver())
+		r.deliver(h)
 	}
 	return nil
 }
@@ -320,45 +336,82 @@ func (r *reader) resetMsg(i int) {
 	r.msgs[i].Len = 0
 }
 
-// deliver turns the r.n messages of the last read into r.batch, updates the
-// counters and readies the messages for the next read.
-func (r *reader) deliver() []Datagram {
-	size := r.l.opts.MaxDatagram
+// deliver hands the datagrams of the r.n messages of the last read to h,
+// splitting coalesced buffers, updates the counters and readies the
+// messages for the next read.
+func (r *reader) deliver(h Handler) {
+	limit := r.l.opts.MaxDatagram
 	ctrl := unsafe.Slice((*byte)(unsafe.Pointer(&r.ctrl[0])), len(r.ctrl)*8)
-	var bytes, truncated uint64
+	var datagrams, bytes, truncated, coalesced uint64
 	drops := r.drops
+	k := 0
+	add := func(p []byte, from netip.AddrPort, cut bool) {
+		if k == len(r.batch) {
+			h(r.batch[:k])
+			k = 0
+		}
+		if len(p) > limit {
+			// Only a buffer larger than MaxDatagram (GRO's) can hold
+			// more: keep the contract that no datagram exceeds it.
+			p, cut = p[:limit], true
+		}
+		// Cap at the datagram so an append in the handler cannot
+		// overwrite the next one.
+		r.batch[k] = Datagram{Data: p[:len(p):len(p)], From: from, Truncated: cut}
+		k++
+		bytes += uint64(len(p))
+		if cut {
+			truncated++
+		}
+	}
 	for i := 0; i < r.n; i++ {
 		m := &r.msgs[i]
 		n := int(m.Len)
-		d := &r.batch[i]
-		// Cap at the datagram so an append in the handler cannot
-		// overwrite the next one.
-		d.Data = r.buf[i*size : i*size+n : i*size+n]
-		d.Truncated = m.Hdr.Flags&unix.MSG_TRUNC != 0
-		d.From = addrPort(&r.names[i], m.Hdr.Namelen)
+		data := r.buf[i*r.slot : i*r.slot+n]
+		from := addrPort(&r.names[i], m.Hdr.Namelen)
+		cut := m.Hdr.Flags&unix.MSG_TRUNC != 0
+		seg := 0
 		if m.Hdr.Controllen > 0 {
-			if v, ok := rxqOvfl(ctrl[i*ctrlSize : i*ctrlSize+min(int(m.Hdr.Controllen), ctrlSize)]); ok {
+			c := ctrl[i*ctrlSize : i*ctrlSize+min(int(m.Hdr.Controllen), ctrlSize)]
+			if v, ok := rxqOvfl(c); ok {
 				// v is the socket's cumulative drop count when this
 				// datagram was queued.
 				drops = extend(drops, v)
 			}
+			if r.gro {
+				seg = groSegment(c)
+			}
 		}
-		bytes += uint64(n)
-		if d.Truncated {
-			truncated++
+		if seg > 0 && n > seg {
+			// Datagrams of seg bytes each, the last one shorter or
+			// equal; a cut buffer (cannot happen with groSlot) cuts only
+			// the last.
+			for ; len(data) > seg; data = data[seg:] {
+				add(data[:seg], from, false)
+				datagrams++
+				coalesced++
+			}
+			coalesced++
 		}
+		add(data, from, cut)
+		datagrams++
 		r.resetMsg(i)
+	}
+	if k > 0 {
+		h(r.batch[:k])
 	}
 	if drops != r.drops {
 		r.drops = drops
 		r.c.drops.Store(drops)
 	}
-	r.c.datagrams.Add(uint64(r.n))
+	r.c.datagrams.Add(datagrams)
 	r.c.bytes.Add(bytes)
 	if truncated > 0 {
 		r.c.truncated.Add(truncated)
 	}
-	return r.batch[:r.n]
+	if coalesced > 0 {
+		r.c.coalesced.Add(coalesced)
+	}
 }
 
 // extend returns the 64-bit count whose low 32 bits are v, given prev, the
@@ -391,6 +444,29 @@ func rxqOvfl(b []byte) (uint32, bool) {
 	return 0, false
 }
 
+// groSegment finds the UDP_GRO segment size among the control messages in
+// b: the size of every datagram in a coalesced buffer but the last. 0 means
+// the buffer holds one datagram.
+func groSegment(b []byte) int {
+	for len(b) >= unix.SizeofCmsghdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+		l := int(h.Len)
+		if l < unix.SizeofCmsghdr || l > len(b) {
+			return 0
+		}
+		if h.Level == unix.SOL_UDP && h.Type == unix.UDP_GRO && l >= unix.CmsgLen(4) {
+			// The kernel writes an int; only sizes above 0 make sense.
+			return max(int(int32(binary.NativeEndian.Uint32(b[unix.CmsgLen(0):]))), 0)
+		}
+		next := unix.CmsgSpace(l - unix.SizeofCmsghdr)
+		if next >= len(b) {
+			break
+		}
+		b = b[next:]
+	}
+	return 0
+}
+
 // addrPort converts the sockaddr recvmmsg wrote, without allocating.
 func addrPort(sa *unix.RawSockaddrInet6, n uint32) netip.AddrPort {
 	switch {
@@ -419,6 +495,10 @@ func (l *Listener) Stats() Stats {
 		s.Datagrams += r.c.datagrams.Load()
 		s.Bytes += r.c.bytes.Load()
 		s.Truncated += r.c.truncated.Load()
+		s.Coalesced += r.c.coalesced.Load()
+		if r.gro {
+			s.GRO++
+		}
 		s.ReadErrors += r.c.readErrors.Load()
 		drops := r.c.drops.Load()
 		if m, ok := meminfoDrops(r.rc); ok {

@@ -588,7 +588,7 @@ func TestExtend(t *testing.T) {
 	f(0x3_0000_0010, 0x20, 0x3_0000_0020)
 }
 
-// FuzzRxqOvfl checks that no control buffer makes rxqOvfl panic, and that a
+// FuzzRxqOvfl checks that no control buffer makes rxqOvfl or groSegment panic, and that a
 // well-formed SO_RXQ_OVFL message is found whatever precedes (a well-formed
 // message) or follows (anything) it.
 func FuzzRxqOvfl(f *testing.F) {
@@ -597,14 +597,8 @@ func FuzzRxqOvfl(f *testing.F) {
 	f.Add(cmsg(unix.SOL_IP, unix.IP_TTL, u32(64)), uint32(1<<31))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1, 0, 0, 0, 40, 0, 0, 0}, uint32(7))
 	f.Fuzz(func(t *testing.T, b []byte, v uint32) {
-		// Aligned like the reader's control buffers.
-		aligned := func(b []byte) []byte {
-			a := make([]uint64, (len(b)+7)/8)
-			out := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(a))), len(a)*8)[:len(b)]
-			copy(out, b)
-			return out
-		}
 		rxqOvfl(aligned(b))
+		groSegment(aligned(b))
 		ovfl := cmsg(unix.SOL_SOCKET, unix.SO_RXQ_OVFL, u32(v))
 		if got, ok := rxqOvfl(aligned(append(bytes.Clone(ovfl), b...))); !ok || got != v {
 			t.Fatalf("leading SO_RXQ_OVFL %d: got %d, %v", v, got, ok)
@@ -614,4 +608,12 @@ func FuzzRxqOvfl(f *testing.F) {
 			t.Fatalf("SO_RXQ_OVFL %d after IP_TTL: got %d, %v", v, got, ok)
 		}
 	})
+}
+
+// aligned copies b into memory aligned like the reader's control buffers.
+func aligned(b []byte) []byte {
+	a := make([]uint64, (len(b)+7)/8)
+	out := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(a))), len(a)*8)[:len(b)]
+	copy(out, b)
+	return out
 }

@@ -14,6 +14,14 @@
 // with SO_MEMINFO for drops no later datagram has reported yet). It belongs
 // in the ledger as upstream_lost{cause="socket_overflow"}.
 //
+// Each socket also enables UDP generic receive offload (UDP_GRO, Linux 5.0+)
+// unless [Options].NoGRO is set: the kernel may then hand over many
+// datagrams of one sender in one buffer, with their common size in a control
+// message, which saves the per-datagram trip through the socket layer, and
+// the listener splits it back into the datagrams, in order. A sender's GSO
+// packets on loopback and NIC-coalesced bursts from one exporter both
+// arrive that way; [Stats].Coalesced counts the datagrams that did.
+//
 // The fast path is Linux only; elsewhere [Listen] fails with
 // [errors.ErrUnsupported].
 package udp
@@ -45,6 +53,10 @@ const (
 	// MaxDatagramLimit is the largest UDP payload over IPv6 without
 	// jumbograms; a larger MaxDatagram would only waste memory.
 	MaxDatagramLimit = 65527
+	// groSlot is the receive buffer per message when UDP_GRO is on: a
+	// coalesced buffer is at most a 64 KiB IP packet's payload, and one
+	// that did not fit would lose the datagrams beyond the buffer.
+	groSlot = 65536
 )
 
 // Options configures a [Listener]. The zero value of each field selects its
@@ -69,8 +81,15 @@ type Options struct {
 	// by the kernel, delivered with [Datagram].Truncated set and counted in
 	// [Stats].Truncated. Default [DefaultMaxDatagram], at most
 	// [MaxDatagramLimit]. Memory per socket is Batch*MaxDatagram, so lower
-	// Batch when MaxDatagram is large (syslog's 64 KiB).
+	// Batch when MaxDatagram is large (syslog's 64 KiB); with GRO each
+	// message buffer is 64 KiB whatever MaxDatagram is (the kernel touches
+	// only the pages it fills, so uncoalesced small datagrams keep resident
+	// memory low).
 	MaxDatagram int
+	// NoGRO leaves UDP_GRO off, so the kernel delivers every datagram on
+	// its own, as without it before Linux 5.0 (where Listen falls back to
+	// that by itself).
+	NoGRO bool
 	// ReadBuffer is the SO_RCVBUF asked for per socket, in bytes. Listen
 	// first tries SO_RCVBUFFORCE, which ignores net.core.rmem_max but needs
 	// CAP_NET_ADMIN, then SO_RCVBUF, which the kernel caps at rmem_max; when
@@ -99,7 +118,9 @@ type Datagram struct {
 	Truncated bool
 }
 
-// Handler consumes a batch of datagrams. It is called from the goroutine of
+// Handler consumes a batch of datagrams, in the order the socket received
+// them: at most [Options].Batch of them, or up to 64 times as many when GRO
+// coalesced them. It is called from the goroutine of
 // the socket that read them, so calls for different sockets run concurrently.
 // It must not retain batch or the Data slices after it returns. While it runs
 // its socket is not read: a slow handler makes the kernel queue fill and drop,
@@ -114,6 +135,11 @@ type Stats struct {
 	Bytes uint64
 	// Truncated is the number of datagrams longer than MaxDatagram.
 	Truncated uint64
+	// Coalesced is the number of datagrams (of Datagrams) that the kernel
+	// handed over several to a buffer (UDP_GRO).
+	Coalesced uint64
+	// GRO is the number of sockets with UDP_GRO on.
+	GRO int
 	// Overflow is the number of datagrams the kernel dropped for these
 	// sockets before trawl read them, mostly because the receive queue was
 	// full (SO_RXQ_OVFL; the kernel counts every drop on the socket).

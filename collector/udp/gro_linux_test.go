@@ -1,0 +1,224 @@
+//go:build linux
+
+package udp
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// gsoConn is a UDP socket connected to addr that sends with UDP_SEGMENT,
+// so one write leaves as one GSO packet of several datagrams; on loopback
+// a GRO socket receives it as one buffer. It skips the test on kernels
+// without UDP GSO (before 4.18).
+func gsoConn(t *testing.T, l *Listener) *net.UDPConn {
+	t.Helper()
+	c, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(l.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// sendGSO writes dgrams, which must all have the length of the first but
+// the last (shorter or equal), as one GSO packet.
+func sendGSO(t *testing.T, c *net.UDPConn, dgrams [][]byte) {
+	t.Helper()
+	var buf []byte
+	for _, d := range dgrams {
+		buf = append(buf, d...)
+	}
+	oob := make([]byte, unix.CmsgSpace(2))
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+	h.Level, h.Type = unix.SOL_UDP, unix.UDP_SEGMENT
+	h.SetLen(unix.CmsgLen(2))
+	binary.NativeEndian.PutUint16(oob[unix.CmsgLen(0):], uint16(len(dgrams[0])))
+	if _, _, err := c.WriteMsgUDP(buf, oob, nil); err != nil {
+		t.Skipf("skipping: this kernel cannot send UDP GSO (UDP_SEGMENT): %v", err)
+	}
+}
+
+// datagrams returns n datagrams of size bytes, the last of last bytes,
+// each with distinct content.
+func datagrams(n, size, last int) [][]byte {
+	out := make([][]byte, n)
+	for i := range out {
+		l := size
+		if i == n-1 {
+			l = last
+		}
+		out[i] = make([]byte, l)
+		for j := range out[i] {
+			out[i][j] = byte(i*31 + j*7)
+		}
+		copy(out[i], fmt.Sprintf("%03d", i))
+	}
+	return out
+}
+
+// collect serves l and returns a channel of copies of what it received.
+func collect(t *testing.T, l *Listener) chan Datagram {
+	t.Helper()
+	got := make(chan Datagram, 1024)
+	serve(t, l, func(batch []Datagram) {
+		for _, d := range batch {
+			d.Data = bytes.Clone(d.Data)
+			got <- d
+		}
+	})
+	return got
+}
+
+func expect(t *testing.T, got chan Datagram, want [][]byte, wantLen int, truncated bool, from net.Addr) {
+	t.Helper()
+	for i, w := range want {
+		select {
+		case d := <-got:
+			n := min(len(w), wantLen)
+			if !bytes.Equal(d.Data, w[:n]) || d.Truncated != (truncated && len(w) > wantLen) {
+				t.Fatalf("datagram %d: got %d bytes %q… truncated=%v, want %d bytes %q… truncated=%v",
+					i, len(d.Data), d.Data[:min(len(d.Data), 3)], d.Truncated, n, w[:3], truncated && len(w) > wantLen)
+			}
+			if d.From.String() != from.String() {
+				t.Fatalf("datagram %d from %v, want %v", i, d.From, from)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("datagram %d of %d not received", i, len(want))
+		}
+	}
+	select {
+	case d := <-got:
+		t.Fatalf("unexpected datagram of %d bytes %q…", len(d.Data), d.Data[:min(len(d.Data), 3)])
+	case <-time.After(50 * time.Millisecond):
+	}
+}
+
+// TestReceiveGRO sends GSO packets over loopback and checks that a GRO
+// listener hands out exactly the datagrams sent, in order and from the
+// right sender, and counts them as coalesced; that without GRO the same
+// datagrams arrive one by one; and that MaxDatagram still cuts datagrams
+// that arrive coalesced.
+func TestReceiveGRO(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		noGRO         bool
+		maxDatagram   int
+		wantLen       int
+		wantCoalesced bool
+	}{
+		{"gro", false, 0, 1 << 20, true},
+		{"nogro", true, 0, 1 << 20, false},
+		{"gro-cut", false, 100, 100, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := listen(t, Options{Addr: "127.0.0.1:0", Sockets: 1, Batch: 4, NoGRO: tc.noGRO, MaxDatagram: tc.maxDatagram})
+			if st := l.Stats(); !tc.noGRO && st.GRO != 1 {
+				t.Skipf("skipping: this kernel refused UDP_GRO (Linux 5.0+ needed): %+v", st)
+			} else if tc.noGRO && st.GRO != 0 {
+				t.Fatalf("NoGRO listener reports %d GRO sockets", st.GRO)
+			}
+			got := collect(t, l)
+			c := gsoConn(t, l)
+			var want [][]byte
+			// More datagrams than the handler batch holds (4 buffers of
+			// 64), odd sizes, a last datagram as long as the others, and
+			// one packet of a single datagram.
+			for _, p := range []struct{ n, size, last int }{{60, 250, 17}, {64, 300, 300}, {1, 90, 90}, {64, 1000, 999}, {64, 1000, 999}, {64, 1000, 999}, {64, 1000, 999}, {64, 1000, 999}} {
+				d := datagrams(p.n, p.size, p.last)
+				sendGSO(t, c, d)
+				want = append(want, d...)
+			}
+			expect(t, got, want, tc.wantLen, true, c.LocalAddr())
+			st := l.Stats()
+			var bytes uint64
+			cut := 0
+			for _, w := range want {
+				bytes += uint64(min(len(w), tc.wantLen))
+				if len(w) > tc.wantLen {
+					cut++
+				}
+			}
+			if st.Datagrams != uint64(len(want)) || st.Bytes != bytes || st.Truncated != uint64(cut) {
+				t.Fatalf("stats %+v, want %d datagrams, %d bytes, %d truncated", st, len(want), bytes, cut)
+			}
+			if tc.wantCoalesced && st.Coalesced == 0 || !tc.wantCoalesced && st.Coalesced != 0 {
+				t.Fatalf("coalesced %d datagrams, want them coalesced: %v", st.Coalesced, tc.wantCoalesced)
+			}
+			if tc.wantCoalesced && st.Coalesced > uint64(len(want)-1) {
+				t.Fatalf("coalesced %d of %d datagrams: the single-datagram packet cannot be", st.Coalesced, len(want))
+			}
+		})
+	}
+}
+
+func TestGROSegment(t *testing.T) {
+	cmsg := func(level, typ int32, v uint32) []byte {
+		b := make([]byte, unix.CmsgSpace(4))
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+		h.Level, h.Type = level, typ
+		h.SetLen(unix.CmsgLen(4))
+		binary.NativeEndian.PutUint32(b[unix.CmsgLen(0):], v)
+		return b
+	}
+	gro := cmsg(unix.SOL_UDP, unix.UDP_GRO, 1400)
+	ovfl := cmsg(unix.SOL_SOCKET, unix.SO_RXQ_OVFL, 7)
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		want int
+	}{
+		{"alone", gro, 1400},
+		{"after ovfl", append(append([]byte{}, ovfl...), gro...), 1400},
+		{"before ovfl", append(append([]byte{}, gro...), ovfl...), 1400},
+		{"ovfl only", ovfl, 0},
+		{"negative", cmsg(unix.SOL_UDP, unix.UDP_GRO, 0xffffffff), 0},
+		{"short", gro[:unix.CmsgLen(2)], 0},
+		{"empty", nil, 0},
+	} {
+		if got := groSegment(aligned(tc.b)); got != tc.want {
+			t.Errorf("%s: groSegment = %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestReceiveGROAllocs pins 0 allocations per read of coalesced buffers,
+// splitting included.
+func TestReceiveGROAllocs(t *testing.T) {
+	const runs = 50
+	l := listen(t, Options{Addr: "127.0.0.1:0", Sockets: 1, Batch: 1})
+	if l.Stats().GRO != 1 {
+		t.Skip("skipping: this kernel refused UDP_GRO (Linux 5.0+ needed)")
+	}
+	c := gsoConn(t, l)
+	d := datagrams(64, 300, 300)
+	for range runs + 1 {
+		sendGSO(t, c, d)
+	}
+	var n, size int
+	h := func(b []Datagram) {
+		for _, d := range b {
+			n++
+			size += len(d.Data)
+		}
+	}
+	r := l.readers[0]
+	allocs := testing.AllocsPerRun(runs, func() {
+		if err := r.receive(h); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("receive+handler: %v allocs per batch, want 0", allocs)
+	}
+	if n < 64*(runs+1) || size != 300*n || l.Stats().Coalesced != uint64(n) {
+		t.Fatalf("read %d datagrams of %d bytes in total (%d coalesced), want at least %d of 300 bytes, all coalesced", n, size, l.Stats().Coalesced, 64*(runs+1))
+	}
+}
