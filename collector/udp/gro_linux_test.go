@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -221,4 +222,43 @@ func TestReceiveGROAllocs(t *testing.T) {
 	if n < 64*(runs+1) || size != 300*n || l.Stats().Coalesced != uint64(n) {
 		t.Fatalf("read %d datagrams of %d bytes in total (%d coalesced), want at least %d of 300 bytes, all coalesced", n, size, l.Stats().Coalesced, 64*(runs+1))
 	}
+}
+
+// TestOverflowGRO overfills a GRO socket with GSO packets of 64 datagrams
+// while it is not read: the kernel counts each dropped buffer once, and
+// Overflow must scale those to datagrams so that what was read plus what
+// was counted lost is what was sent.
+func TestOverflowGRO(t *testing.T) {
+	l := listen(t, Options{Addr: "127.0.0.1:0", Sockets: 1, Batch: 8, ReadBuffer: 256 << 10})
+	if l.Stats().GRO != 1 {
+		t.Skip("skipping: this kernel refused UDP_GRO (Linux 5.0+ needed)")
+	}
+	c := gsoConn(t, l)
+	d := datagrams(64, 200, 200)
+	const packets = 200
+	for range packets {
+		sendGSO(t, c, d)
+	}
+	var got atomic.Uint64
+	serve(t, l, func(b []Datagram) { got.Add(uint64(len(b))) })
+	sent := uint64(packets * len(d))
+	waitFor(t, "every datagram read or counted", func() bool {
+		st := l.Stats()
+		return st.Datagrams+st.Overflow >= sent
+	})
+	// One more packet after the drops makes the kernel report them with
+	// it (SO_RXQ_OVFL) rather than only through SO_MEMINFO.
+	sendGSO(t, c, d)
+	sent += uint64(len(d))
+	waitFor(t, "the last packet", func() bool {
+		return got.Load() == l.Stats().Datagrams && l.Stats().Datagrams+l.Stats().Overflow >= sent
+	})
+	st := l.Stats()
+	if st.Overflow == 0 || st.Datagrams+st.Overflow != sent || got.Load() != st.Datagrams {
+		t.Fatalf("stats %+v, handler got %d: want Overflow > 0 and Datagrams+Overflow == %d sent", st, got.Load(), sent)
+	}
+	if st.OverflowBuffers*uint64(len(d)) != st.Overflow {
+		t.Fatalf("kernel dropped %d buffers of %d datagrams, counted %d datagrams lost", st.OverflowBuffers, len(d), st.Overflow)
+	}
+	t.Logf("sent %d, read %d, overflow %d", sent, st.Datagrams, st.Overflow)
 }

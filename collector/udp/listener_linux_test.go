@@ -437,7 +437,10 @@ func TestOverflow(t *testing.T) {
 	send()
 	sent++
 	waitFor(t, "sentinel datagram", func() bool { return l.Stats().Datagrams == st.Datagrams+1 })
-	if cmsg := l.readers[0].c.drops.Load(); cmsg != st.Overflow {
+	l.readers[0].c.mu.Lock()
+	cmsg := l.readers[0].c.drops
+	l.readers[0].c.mu.Unlock()
+	if cmsg != st.Overflow {
 		t.Fatalf("SO_RXQ_OVFL count %d, SO_MEMINFO count %d: want equal", cmsg, st.Overflow)
 	}
 	if st = l.Stats(); st.Datagrams+st.Overflow != sent {

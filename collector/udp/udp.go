@@ -142,8 +142,16 @@ type Stats struct {
 	GRO int
 	// Overflow is the number of datagrams the kernel dropped for these
 	// sockets before trawl read them, mostly because the receive queue was
-	// full (SO_RXQ_OVFL; the kernel counts every drop on the socket).
+	// full (SO_RXQ_OVFL; the kernel counts every drop on the socket). With
+	// GRO the kernel counts a dropped buffer once, however many datagrams
+	// it held: each is then scaled by the mean datagrams per buffer of the
+	// read that follows it, an estimate (exact when nothing coalesced, and
+	// when the senders' runs have a steady length); gro off makes the
+	// count exact again. OverflowBuffers is the kernel's own count.
 	Overflow uint64
+	// OverflowBuffers is the number of buffers the kernel dropped: equal
+	// to Overflow without GRO, fewer with it.
+	OverflowBuffers uint64
 	// ReadErrors is the number of failed recvmmsg calls.
 	ReadErrors uint64
 	// EffectiveReadBuffer is the SO_RCVBUF the kernel granted, as read back
