@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -179,6 +180,38 @@ func TestFlowMessageSkipsUnknownWireTypes(t *testing.T) {
 	}
 	if ev.Flow.DstPort != 53 || ev.Flow.SrcPort != 0 || ev.Flow.SrcAddr.IsValid() {
 		t.Fatalf("decoded %+v", ev.Flow)
+	}
+}
+
+// TestFlowMessagePackedLists: the repeated number fields trawl skips (BGP
+// communities, AS path, MPLS, layers) are accepted in packed and unpacked
+// form, and a packed list that ends in a cut varint is rejected, as
+// goflow2's FlowMessage rejects it.
+func TestFlowMessagePackedLists(t *testing.T) {
+	f := func(name string, b []byte, ok bool) {
+		t.Helper()
+		var m flowpb.FlowMessage
+		if err := proto.Unmarshal(b, &m); (err == nil) != ok {
+			t.Fatalf("%s: goflow2 reads %x with error %v, want ok=%v", name, b, err, ok)
+		}
+		var ev event.Event
+		if err := decodeFlowMessage(&ev, b); (err == nil) != ok || err != nil && !errors.Is(err, errFlowMessage) {
+			t.Fatalf("%s: error %v, want ok=%v", name, err, ok)
+		}
+		if ok && ev.Flow.DstPort != 53 {
+			t.Fatalf("%s: decoded %+v", name, ev.Flow)
+		}
+	}
+	port := append(protoKey(fmDstPort, 0), 53)
+	for _, num := range []int{fmMPLSTTL, fmMPLSLabel, fmBGPCommunities, fmASPath, fmLayerStack, fmLayerSize} {
+		packed := append(protoKey(num, 2), 4, 0x01, 0xff, 0x7f, 0x02)
+		f(fmt.Sprintf("field %d packed", num), append(packed, port...), true)
+		f(fmt.Sprintf("field %d empty", num), append(append(protoKey(num, 2), 0), port...), true)
+		f(fmt.Sprintf("field %d unpacked", num), append(append(protoKey(num, 0), 0xff, 0x01), port...), true)
+		cut := append(protoKey(num, 2), 3, 0x01, 0xff, 0xff)
+		f(fmt.Sprintf("field %d cut", num), append(cut, port...), false)
+		over := append(protoKey(num, 2), 10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f)
+		f(fmt.Sprintf("field %d overlong", num), append(over, port...), false)
 	}
 }
 

@@ -44,15 +44,27 @@ const (
 	fmTimeEndNs      = 112
 )
 
+// Field numbers of FlowMessage's repeated number fields, which event.Flow
+// has no place for but whose packed form protobuf checks (see checkPacked).
+const (
+	fmMPLSTTL        = 80
+	fmMPLSLabel      = 81
+	fmBGPCommunities = 101
+	fmASPath         = 102
+	fmLayerStack     = 103
+	fmLayerSize      = 104
+)
+
 // decodeFlowMessage decodes a FlowMessage (protobuf wire format, as
 // event.AppendFlowProto or goflow2 writes it) into e as a flow event. It
 // reads the wire format itself rather than through goflow2's generated
 // type so that it does not allocate; FuzzFlowMessage checks it against
 // goflow2's type. Fields FlowMessage has and event.Flow does not (MACs,
 // MPLS, BGP, ...) are skipped, as are fields with an unexpected wire type
-// (as protobuf does with unknown fields). A value that does not fit its
-// event.Flow field (a port above 65535, an address that is not 4 or 16
-// bytes) is an error. Event.Time is set to the flow end, as trawl's flow
+// (as protobuf does with unknown fields); a skipped packed list of numbers
+// must still hold whole varints, as protobuf requires. A value that does
+// not fit its event.Flow field (a port above 65535, an address that is not
+// 4 or 16 bytes) is an error. Event.Time is set to the flow end, as trawl's flow
 // decoders do; Source, Seq, Input and Observer are left empty because
 // FlowMessage does not carry them.
 func decodeFlowMessage(e *event.Event, b []byte) error {
@@ -125,6 +137,8 @@ func setFlowField(e *event.Event, f *event.Flow, num, wire, v uint64, data []byt
 			dst = &f.SamplerAddress
 		case fmNextHop:
 			dst = &f.NextHop
+		case fmMPLSTTL, fmMPLSLabel, fmBGPCommunities, fmASPath, fmLayerStack, fmLayerSize:
+			return checkPacked(data, num)
 		default:
 			return nil
 		}
@@ -190,6 +204,21 @@ func setFlowField(e *event.Event, f *event.Flow, num, wire, v uint64, data []byt
 		err = fitInt64(&f.TimeEndNs, v, num)
 	}
 	return err
+}
+
+// checkPacked returns an error unless data is a whole number of varints:
+// protobuf (and so goflow2's FlowMessage and any consumer built on it)
+// rejects a message whose packed list of numbers holds a cut or overlong
+// varint, so trawl must not accept it either.
+func checkPacked(data []byte, num uint64) error {
+	for i := 0; i < len(data); {
+		_, n := binary.Uvarint(data[i:])
+		if n <= 0 {
+			return fmt.Errorf("field %d: cut or overlong varint at offset %d of a packed list: %w", num, i, errFlowMessage)
+		}
+		i += n
+	}
+	return nil
 }
 
 func fitUint8(dst *uint8, v, num uint64) error {
