@@ -23,6 +23,14 @@ type Config struct {
 	TCP     bool
 	Format  Format
 	Framing Framing // TCP only
+	// RELP sends over RELP sessions on TCP connections, one per stream
+	// (TCP and Framing are then ignored): a message counts as sent only
+	// once the collector answered it "200 OK".
+	RELP bool
+	// RELPWindow is the most messages a RELP session has written and not
+	// yet seen answered (default [DefaultRELPWindow], rsyslog's omrelp
+	// default): the sender waits for answers before it writes more.
+	RELPWindow int
 	// Size is the message size without framing (default 256).
 	Size int
 	// Streams is the number of UDP sockets or TCP connections, each
@@ -50,16 +58,26 @@ type Config struct {
 // Result is what [Send] did.
 type Result struct {
 	// Messages the kernel accepted: for UDP the datagrams sendmmsg took,
-	// for TCP the messages whose every byte was written.
+	// for TCP the messages whose every byte was written; for RELP the
+	// messages the collector answered "200 OK".
 	Messages uint64 `json:"messages"`
-	// Bytes on the wire (framing included, no IP or UDP headers).
+	// Unacked (RELP) is the messages written to a session that the
+	// collector did not answer "200 OK": refused, or still unanswered when
+	// the session ended early. They are not in Messages, but the
+	// collector may have stored them.
+	Unacked uint64 `json:"unacked,omitempty"`
+	// Bytes on the wire (framing included, no IP or UDP headers; for
+	// RELP the "syslog" frames written, answered or not).
 	Bytes   uint64        `json:"bytes"`
 	Elapsed time.Duration `json:"elapsed_ns"`
 	// Rate is the achieved messages/s: when it falls short of the target
-	// the generator, or TCP backpressure from the collector, was the limit.
+	// the generator, or TCP backpressure from the collector, was the
+	// limit (over RELP: the collector's answers).
 	Rate float64 `json:"rate"`
 	// PerStream is the messages sent on each stream; stream i numbered
-	// its messages 0..PerStream[i]-1.
+	// its messages 0..PerStream[i]-1. (Over RELP the answers come in
+	// order and a session stops at the first that is not "200 OK", so
+	// the acknowledged messages are such a prefix too.)
 	PerStream []uint64 `json:"per_stream"`
 }
 
@@ -95,11 +113,14 @@ func Send(ctx context.Context, cfg Config) (Result, error) {
 	if cfg.Burst <= 0 {
 		cfg.Burst = time.Millisecond
 	}
+	if cfg.RELPWindow <= 0 {
+		cfg.RELPWindow = DefaultRELPWindow
+	}
 	if !cfg.Target.Addr().Is4() {
 		return Result{}, fmt.Errorf("cannot send to %s: IPv4 loopback only", cfg.Target)
 	}
 	res := Result{PerStream: make([]uint64, cfg.Streams)}
-	var bytes atomic.Uint64
+	var bytes, unacked atomic.Uint64
 	errs := make([]error, cfg.Streams)
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -116,13 +137,17 @@ func Send(ctx context.Context, cfg Config) (Result, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if cfg.TCP {
+			switch {
+			case cfg.RELP:
+				errs[i] = s.sendRELP(ctx, i)
+			case cfg.TCP:
 				errs[i] = s.sendTCP(ctx)
-			} else {
+			default:
 				errs[i] = s.sendUDP(ctx)
 			}
 			res.PerStream[i] = s.sent
 			bytes.Add(s.bytes)
+			unacked.Add(s.unacked)
 		}()
 	}
 	wg.Wait()
@@ -131,6 +156,7 @@ func Send(ctx context.Context, cfg Config) (Result, error) {
 		res.Messages += n
 	}
 	res.Bytes = bytes.Load()
+	res.Unacked = unacked.Load()
 	if s := res.Elapsed.Seconds(); s > 0 {
 		res.Rate = float64(res.Messages) / s
 	}
@@ -145,13 +171,15 @@ type stream struct {
 	rate  float64 // this stream's share, messages/s; 0 = unpaced
 	start time.Time
 
-	sent  uint64
-	bytes uint64
+	sent    uint64
+	bytes   uint64
+	unacked uint64 // RELP: written, not answered 200
 }
 
 // allowed returns how many messages the stream may have sent by now,
-// sleeping until at least one more is due.
-func (s *stream) allowed(ctx context.Context) (uint64, error) {
+// sleeping until at least one more than done (the messages sent so far)
+// is due.
+func (s *stream) allowed(ctx context.Context, done uint64) (uint64, error) {
 	if s.rate <= 0 {
 		return s.n, nil
 	}
@@ -161,12 +189,12 @@ func (s *stream) allowed(ctx context.Context) (uint64, error) {
 			return 0, err
 		}
 		due := uint64(s.rate*time.Since(s.start).Seconds()) + burst
-		if due > s.sent {
+		if due > done {
 			return min(due, s.n), nil
 		}
-		// due ≤ sent: the next message is due when rate×t + burst
-		// reaches sent+1.
-		at := time.Duration(float64(s.sent+1-burst) / s.rate * float64(time.Second))
+		// due ≤ done: the next message is due when rate×t + burst
+		// reaches done+1.
+		at := time.Duration(float64(done+1-burst) / s.rate * float64(time.Second))
 		time.Sleep(max(at-time.Since(s.start), s.cfg.Burst/4))
 	}
 }
@@ -206,7 +234,7 @@ func (s *stream) sendUDP(ctx context.Context) error {
 	off := s.tpl.SeqOffset()
 	retries := 0
 	for s.sent < s.n {
-		limit, err := s.allowed(ctx)
+		limit, err := s.allowed(ctx, s.sent)
 		if err != nil {
 			return err
 		}
@@ -268,7 +296,7 @@ func (s *stream) sendTCP(ctx context.Context) error {
 		off = s.tpl.SeqOffset()
 	}
 	for s.sent < s.n {
-		limit, err := s.allowed(ctx)
+		limit, err := s.allowed(ctx, s.sent)
 		if err != nil {
 			return err
 		}

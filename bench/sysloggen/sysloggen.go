@@ -1,9 +1,11 @@
 // Package sysloggen generates syslog load for benchmarks: messages of a
 // fixed size in RFC 3164 or RFC 5424, each carrying its stream number and
 // a sequence number unique in that stream, sent over loopback UDP
-// (sendmmsg, several sockets) or TCP (several connections, octet-counted
-// or LF-framed), at a target rate or as fast as possible, with exact send
-// counts.
+// (sendmmsg, several sockets), TCP (several connections, octet-counted
+// or LF-framed) or RELP (several sessions, each with a window of
+// unanswered messages; a message counts as sent only once the collector
+// answered it "200 OK"), at a target rate or as fast as possible, with
+// exact send counts.
 //
 // It exists because syslog-ng's loggen tops out near 215k msgs/s over UDP
 // and 560k over TCP on a 2-core machine beside a collector, below what a

@@ -78,7 +78,7 @@ type received struct {
 	seen map[[2]uint64]int
 }
 
-func (r *received) add(t *testing.T, msg []byte) {
+func (r *received) add(t testing.TB, msg []byte) {
 	s, seq, ok := ParseSeq(msg)
 	if !ok {
 		t.Errorf("message without sequence number: %q", msg)

@@ -1,10 +1,12 @@
 // Command syslogbench measures syslog collectors side by side on the same
 // generated traffic (package bench/sysloggen: 256-byte messages, each with
-// a unique sequence number, sent with sendmmsg over several UDP sockets or
-// over several TCP connections): trawl (bin/trawl, into its spool, counted
-// from the spool and cross-checked with its /metrics), rsyslog (imudp /
-// imptcp to a file with omfile) and syslog-ng (network() to a file), each
-// alone, with the configurations of bench/peer.
+// a unique sequence number, sent with sendmmsg over several UDP sockets,
+// over several TCP connections, or over several RELP sessions): trawl
+// (bin/trawl, into its spool, counted from the spool and cross-checked
+// with its /metrics), rsyslog (imudp / imptcp / imrelp to a file with
+// omfile) and syslog-ng (network() to a file; not over RELP, which
+// Debian's syslog-ng cannot receive), each alone, with the configurations
+// of bench/peer (imrelp's is in tools.go).
 //
 // Each step starts the tool fresh on a free loopback port, sends a fixed
 // number of messages at the step's rate, waits until the tool has stored
@@ -19,7 +21,12 @@
 // the highest delivery rate: 99% of the stored messages divided by the
 // time from the first send until 99% were stored (the last 1% waits on
 // the peers' buffered writes being flushed, which is latency, not
-// throughput), the last step sending as fast as the sender can.
+// throughput), the last step sending as fast as the sender can. Over RELP
+// a message counts as sent only once the tool answered it "200 OK"
+// (sysloggen keeps a window of unanswered messages per session, 128 by
+// default as in rsyslog's omrelp), so nothing can be lost: the result is
+// the highest acknowledged rate of a step in which the tool stored
+// exactly the messages it acknowledged, each once.
 //
 // CPU is the tool's user+system time from just before the traffic until
 // it is idle again, per million messages stored. On a shared machine other
@@ -98,7 +105,8 @@ type Step struct {
 }
 
 // rate is what the step achieved: the send rate over UDP (the loss says
-// whether the tool kept up), the delivery rate over TCP.
+// whether the tool kept up), the delivery rate over TCP, the acknowledged
+// rate over RELP (a message counts as sent once the tool answered it).
 func (s *Step) rate() float64 {
 	if s.Proto == "tcp" {
 		return s.DeliveryRate
@@ -106,8 +114,18 @@ func (s *Step) rate() float64 {
 	return s.Sent.Rate
 }
 
-// sustained: no error and loss < 0.1%.
-func (s *Step) sustained() bool { return s.Error == "" && s.LossPct < 0.1 }
+// sustained: no error and loss < 0.1%; over RELP, where nothing may be
+// lost, no error and the tool stored exactly what it acknowledged.
+func (s *Step) sustained() bool {
+	if s.Proto == "relp" {
+		return s.Error == "" && s.exact()
+	}
+	return s.Error == "" && s.LossPct < 0.1
+}
+
+// exact: the tool stored every message it acknowledged, once, and nothing
+// else.
+func (s *Step) exact() bool { return s.Stored == s.Sent.Messages && s.Duplicates <= 0 }
 
 // TrawlCounts is trawl's own account of a step, from /metrics and the
 // spool: the harness checks the metrics against what it sent and what the
@@ -156,10 +174,26 @@ type Report struct {
 	UDPGSO    bool      `json:"udp_gso"`
 	UDPRates  []float64 `json:"udp_rates"`
 	TCPRates  []float64 `json:"tcp_rates"`
-	Steps     []Step    `json:"steps"`
-	Summaries []Summary `json:"summaries"`
-	Profiles  []Profile `json:"profiles,omitempty"`
+	RELPRates []float64 `json:"relp_rates,omitempty"`
+	// RELPWindow is the sender's window of unanswered messages per RELP
+	// session.
+	RELPWindow int       `json:"relp_window,omitempty"`
+	Steps      []Step    `json:"steps"`
+	Summaries  []Summary `json:"summaries"`
+	Profiles   []Profile `json:"profiles,omitempty"`
+	// Skipped lists the tools not run over a protocol, and why.
+	Skipped []Skip `json:"skipped,omitempty"`
 }
+
+// Skip is a tool not run over a protocol.
+type Skip struct {
+	Tool  string `json:"tool"`
+	Proto string `json:"proto"`
+	Why   string `json:"why"`
+}
+
+// noRELP says why syslog-ng is not run over RELP.
+const noRELP = "Debian's syslog-ng (the open-source edition) has no RELP server: none of its sources speaks RELP"
 
 // Profile is trawl's CPU profile at its limit for one protocol.
 type Profile struct {
@@ -178,11 +212,13 @@ func main() {
 		long     = flag.Bool("long", false, "bigger machines: 10 s steps, UDP up to 6.4M and TCP up to 4M msgs/s and beyond")
 		reps     = flag.Int("reps", 1, "repetitions of every step (3 gives min/median/max)")
 		tools    = flag.String("tools", "trawl,rsyslog,syslog-ng", "collectors to run")
-		protos   = flag.String("protos", "udp,tcp", "transports to run")
+		protos   = flag.String("protos", "udp,tcp,relp", "transports to run: udp, tcp, relp (syslog-ng is not run over relp: it has no RELP server)")
 		udpRates = flag.String("udp-rates", "", "offered UDP rates, msgs/s, comma separated (default by mode)")
 		tcpRates = flag.String("tcp-rates", "", "offered TCP rates, msgs/s, comma separated; max = as fast as possible (default by mode)")
+		relpRate = flag.String("relp-rates", "", "offered RELP rates, msgs/s, comma separated; max = as fast as the acknowledgements allow (default by mode)")
+		window   = flag.Int("relp-window", sysloggen.DefaultRELPWindow, "RELP: unanswered messages per session (rsyslog omrelp's default is 128)")
 		stepDur  = flag.Duration("step", 0, "traffic time per step (default 2s, --long 10s)")
-		streams  = flag.Int("streams", 4, "UDP sockets / TCP connections of the sender")
+		streams  = flag.Int("streams", 4, "UDP sockets / TCP connections / RELP sessions of the sender")
 		size     = flag.Int("size", 256, "message size in bytes")
 		format   = flag.String("format", "rfc3164", "message format: rfc3164 or rfc5424")
 		framing  = flag.String("framing", "lf", "TCP framing: lf or octet (syslog-ng then uses its syslog() source, which wants -format rfc5424)")
@@ -206,10 +242,12 @@ func main() {
 	}
 	udpList := []float64{100e3, 150e3, 200e3, 300e3, 400e3, 600e3, 800e3, 1.2e6}
 	tcpList := []float64{250e3, 500e3, 1e6, 0}
+	relpList := []float64{25e3, 100e3, 0}
 	step := 2 * time.Second
 	if *long {
 		udpList = []float64{100e3, 200e3, 400e3, 800e3, 1.6e6, 3.2e6, 6.4e6}
 		tcpList = []float64{250e3, 500e3, 1e6, 2e6, 4e6, 0}
+		relpList = []float64{25e3, 50e3, 100e3, 200e3, 400e3, 800e3, 0}
 		step = 10 * time.Second
 	}
 	var err error
@@ -222,6 +260,14 @@ func main() {
 		if tcpList, err = parseRates(*tcpRates); err != nil {
 			fatal(err)
 		}
+	}
+	if *relpRate != "" {
+		if relpList, err = parseRates(*relpRate); err != nil {
+			fatal(err)
+		}
+	}
+	if *window < 1 {
+		fatal(fmt.Errorf("cannot run a RELP window of %d messages", *window))
 	}
 	if *stepDur > 0 {
 		step = *stepDur
@@ -265,10 +311,15 @@ func main() {
 	}
 	var protoNames []string
 	for _, p := range strings.Split(*protos, ",") {
-		if p != "udp" && p != "tcp" {
-			fatal(fmt.Errorf("unknown protocol %q (want udp, tcp)", p))
+		if p != "udp" && p != "tcp" && p != "relp" {
+			fatal(fmt.Errorf("unknown protocol %q (want udp, tcp, relp)", p))
 		}
 		protoNames = append(protoNames, p)
+	}
+	if slices.Contains(protoNames, "relp") && slices.Contains(toolNames, "rsyslog") {
+		if err := peer.RsyslogModule("imrelp"); err != nil {
+			fatal(err)
+		}
 	}
 	if *rmemMax > 0 {
 		cleanup = raiseRmemMax(*rmemMax)
@@ -278,19 +329,31 @@ func main() {
 	rep := &Report{Time: time.Now().UTC(), Machine: machine(*trawlBin, root), Command: strings.Join(os.Args, " "), Long: *long,
 		StepSec: step.Seconds(), Streams: *streams, Size: *size, Format: msgFormat.String(), Framing: fr.String(), UDPGSO: !*noGSO,
 		UDPRates: udpList, TCPRates: tcpList}
+	if slices.Contains(protoNames, "relp") {
+		rep.RELPRates, rep.RELPWindow = relpList, *window
+	}
 	work, err := os.MkdirTemp("", "syslogbench-")
 	if err != nil {
 		fatal(err)
 	}
 	defer os.RemoveAll(work)
 
-	r := &runner{step: step, streams: *streams, size: *size, format: msgFormat, framing: fr, rcvbuf: *rcvbuf, noGSO: *noGSO, work: work}
+	r := &runner{step: step, streams: *streams, size: *size, format: msgFormat, framing: fr, rcvbuf: *rcvbuf, noGSO: *noGSO,
+		window: *window, work: work}
 	for _, proto := range protoNames {
 		rates := udpList
-		if proto == "tcp" {
+		switch proto {
+		case "tcp":
 			rates = tcpList
+		case "relp":
+			rates = relpList
 		}
 		for _, tn := range toolNames {
+			if proto == "relp" && tn == "syslog-ng" {
+				rep.Skipped = append(rep.Skipped, Skip{Tool: tn, Proto: proto, Why: noRELP})
+				fmt.Fprintf(os.Stderr, "note: syslog-ng is not run over RELP: %s\n", noRELP)
+				continue
+			}
 			for rp := 0; rp < *reps; rp++ {
 				best := 0.0
 				for _, rate := range rates {
@@ -305,9 +368,10 @@ func main() {
 					if st.Error != "" || st.LossPct > *stopLoss || st.GenLimited {
 						break
 					}
-					// Over TCP a tool that could not keep up with this
-					// rate shows its limit; higher rates show the same.
-					if proto == "tcp" && rate > 0 && st.DeliveryRate < 0.8*rate {
+					// Over TCP and RELP a tool that could not keep up
+					// with this rate shows its limit; higher rates show
+					// the same.
+					if proto != "udp" && rate > 0 && st.rate() < 0.8*rate {
 						break
 					}
 				}
@@ -422,9 +486,16 @@ func logStep(st Step) {
 	if st.Offered > 0 {
 		off = plot.Human(st.Offered)
 	}
-	s := fmt.Sprintf("%-9s %s rep %d offered %5s sent %9d at %6s/s (sender cpu %.1fs) stored %9d loss %6.3f%% delivered %6s/s drain %.1fs cpu %.2fs = %.2f s/M rss %d MiB",
-		st.Tool, st.Proto, st.Rep, off, st.Sent.Messages, plot.Human(st.Sent.Rate), st.SenderCPU, st.Stored, st.LossPct,
+	sent := "sent"
+	if st.Proto == "relp" {
+		sent = "acked"
+	}
+	s := fmt.Sprintf("%-9s %s rep %d offered %5s %s %9d at %6s/s (sender cpu %.1fs) stored %9d loss %6.3f%% delivered %6s/s drain %.1fs cpu %.2fs = %.2f s/M rss %d MiB",
+		st.Tool, st.Proto, st.Rep, off, sent, st.Sent.Messages, plot.Human(st.Sent.Rate), st.SenderCPU, st.Stored, st.LossPct,
 		plot.Human(st.DeliveryRate), st.DrainSec, st.CPUSeconds, st.CPUPerM, st.PeakRSSKiB>>10)
+	if st.Sent.Unacked > 0 {
+		s += fmt.Sprintf(" UNACKED %d", st.Sent.Unacked)
+	}
 	if st.Duplicates > 0 {
 		s += fmt.Sprintf(" DUPLICATES %d", st.Duplicates)
 	}
@@ -474,6 +545,7 @@ type runner struct {
 	framing sysloggen.Framing
 	rcvbuf  int
 	noGSO   bool
+	window  int // RELP
 	work    string
 }
 
@@ -489,7 +561,8 @@ func (r *runner) run(ctx context.Context, t tool, name, proto string, rep int, r
 		return st
 	}
 	defer os.RemoveAll(dir)
-	e := &env{dir: dir, tcp: proto == "tcp", threads: runtime.NumCPU(), rcvbuf: r.rcvbuf, octet: r.framing == sysloggen.OctetCounted}
+	e := &env{dir: dir, tcp: proto != "udp", relp: proto == "relp", threads: runtime.NumCPU(), rcvbuf: r.rcvbuf,
+		octet: r.framing == sysloggen.OctetCounted}
 	var p *peer.Proc
 	// A port found free may be taken by someone else before the tool
 	// binds it: try another.
@@ -520,8 +593,13 @@ func (r *runner) run(ctx context.Context, t tool, name, proto string, rep int, r
 	msgs := uint64(rate * r.step.Seconds())
 	if rate == 0 {
 		// As fast as possible: enough for about one step at twice the
-		// best rate so far.
-		msgs = uint64(max(2*best, 500e3) * r.step.Seconds())
+		// best rate so far (RELP, bound by acknowledgements, runs slower
+		// than its peers: a smaller floor keeps its step short).
+		floor := 500e3
+		if e.relp {
+			floor = 50e3
+		}
+		msgs = uint64(max(2*best, floor) * r.step.Seconds())
 	}
 	cpu0, _ := p.Stats()
 	ru0 := host.SelfCPU()
@@ -531,7 +609,8 @@ func (r *runner) run(ctx context.Context, t tool, name, proto string, rep int, r
 		go prof(int(r.step.Seconds() + 0.5))
 	}
 	res, err := sysloggen.Send(ctx, sysloggen.Config{Target: netip.MustParseAddrPort(e.addr()), TCP: e.tcp, Format: r.format,
-		Framing: r.framing, Size: r.size, Streams: r.streams, Messages: msgs, Rate: rate, NoGSO: r.noGSO})
+		Framing: r.framing, Size: r.size, Streams: r.streams, Messages: msgs, Rate: rate, NoGSO: r.noGSO,
+		RELP: e.relp, RELPWindow: r.window})
 	sendEnd := time.Now()
 	st.SenderCPU = host.SelfCPU() - ru0
 	st.Sent = res
@@ -539,8 +618,9 @@ func (r *runner) run(ctx context.Context, t tool, name, proto string, rep int, r
 		st.Error = err.Error()
 		return st
 	}
-	// Over TCP a slow sender is the collector's backpressure; over UDP it
-	// is the generator's limit (or the machine's).
+	// Over TCP a slow sender is the collector's backpressure (over RELP
+	// its acknowledgements); over UDP it is the generator's limit (or the
+	// machine's).
 	st.GenLimited = !e.tcp && rate > 0 && res.Rate < 0.9*rate
 
 	// Drain: poll the tool's progress until it has everything, or it has

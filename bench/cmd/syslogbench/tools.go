@@ -26,7 +26,8 @@ import (
 type env struct {
 	dir     string // private, removed after the step
 	port    int    // 127.0.0.1:port, UDP or TCP
-	tcp     bool
+	tcp     bool   // TCP port (TCP or RELP)
+	relp    bool
 	threads int // cores
 	rcvbuf  int // UDP receive buffer asked of each tool
 	octet   bool
@@ -73,12 +74,16 @@ func (t *trawlTool) Start(ctx context.Context, e *env) (*peer.Proc, error) {
 		return nil, err
 	}
 	t.http = fmt.Sprintf("127.0.0.1:%d", hp)
-	proto := "udp"
-	if e.tcp {
-		proto = "tcp"
+	in := "type: syslog\n    protocol: udp"
+	switch {
+	case e.relp:
+		// RELP: an answer only once the message's frame is fsynced.
+		in = "type: relp"
+	case e.tcp:
+		in = "type: syslog\n    protocol: tcp"
 	}
-	cfg := fmt.Sprintf("node:\n  name: bench\n  data_dir: %s\nhttp:\n  listen: %s\ninputs:\n  sys:\n    type: syslog\n    protocol: %s\n    listen: %s\n",
-		filepath.Join(e.dir, "data"), t.http, proto, e.addr())
+	cfg := fmt.Sprintf("node:\n  name: bench\n  data_dir: %s\nhttp:\n  listen: %s\ninputs:\n  sys:\n    %s\n    listen: %s\n",
+		filepath.Join(e.dir, "data"), t.http, in, e.addr())
 	if !e.tcp {
 		cfg += fmt.Sprintf("    read_buffer: %d\n", e.rcvbuf)
 	}
@@ -323,8 +328,25 @@ func (c *lineCounter) close() {
 
 func newRsyslog() *fileTool {
 	return &fileTool{name: "rsyslog", start: func(e *env, out string) (*peer.Proc, error) {
+		if e.relp {
+			return peer.StartRsyslog(e.dir, rsyslogRELP(e, out))
+		}
 		return peer.StartRsyslog(e.dir, peer.RsyslogBench(peer.BenchConfig{Dir: e.dir, Port: e.port, TCP: e.tcp, Out: out, Threads: e.threads, ReadBuffer: e.rcvbuf, OctetCounted: e.octet}))
 	}}
+}
+
+// rsyslogRELP is rsyslog's configuration for the RELP steps: imrelp
+// (librelp's server, one thread) in front of the same in-memory queue and
+// asynchronous omfile as in bench/peer's RsyslogBench. imrelp answers a
+// message once it is in that queue, not once it is written: its "200 OK"
+// promises less than trawl's, which answers only after the fsync.
+func rsyslogRELP(e *env, out string) string {
+	return fmt.Sprintf(`global(workDirectory=%q maxMessageSize="64k")
+module(load="imrelp")
+input(type="imrelp" address="127.0.0.1" port="%d" maxDataSize="64k")
+main_queue(queue.type="FixedArray" queue.size="500000" queue.dequeueBatchSize="2048" queue.workerThreads="1")
+action(type="omfile" file=%q asyncWriting="on" ioBufferSize="1m" flushOnTXEnd="off" flushInterval="1")
+`, e.dir, e.port, out)
 }
 
 func newSyslogNG(s *peer.SyslogNG) *fileTool {
