@@ -1,7 +1,9 @@
-// Package gen generates NetFlow v5, NetFlow v9 and IPFIX export traffic for
-// benchmarks: packets shaped like real exporters' (nProbe/softflowd-like
-// 18-field templates, templates re-sent every few packets, a realistic mix
-// of protocols, ports and sizes), from many exporters with correct
+// Package gen generates NetFlow v5, NetFlow v9, IPFIX and sFlow v5 export
+// traffic for benchmarks: packets shaped like real exporters' (nProbe/
+// softflowd-like 18-field templates, templates re-sent every few packets;
+// sFlow datagrams of flow samples with 128-byte sampled headers, as
+// switches send them, and a counter sample now and then; a realistic mix of
+// protocols, ports and sizes), from many exporters with correct
 // per-exporter sequence numbers, and a loopback UDP sender with exact send
 // counts that runs at a target rate or as fast as it can.
 //
@@ -24,9 +26,12 @@ const (
 	V5 Format = iota
 	V9
 	IPFIX
+	// SFlow is sFlow v5: every generated flow is one flow sample (see
+	// [Exporter.AppendPacket]).
+	SFlow
 )
 
-// String returns "v5", "v9" or "ipfix".
+// String returns "v5", "v9", "ipfix" or "sflow".
 func (f Format) String() string {
 	switch f {
 	case V5:
@@ -35,6 +40,8 @@ func (f Format) String() string {
 		return "v9"
 	case IPFIX:
 		return "ipfix"
+	case SFlow:
+		return "sflow"
 	}
 	return fmt.Sprintf("format(%d)", int(f))
 }
@@ -48,20 +55,26 @@ func ParseFormat(s string) (Format, error) {
 		return V9, nil
 	case "ipfix":
 		return IPFIX, nil
+	case "sflow":
+		return SFlow, nil
 	}
-	return 0, fmt.Errorf("unknown flow format %q (want v5, v9 or ipfix)", s)
+	return 0, fmt.Errorf("unknown flow format %q (want v5, v9, ipfix or sflow)", s)
 }
 
 // DefaultPerPacket is the number of flows in a full packet of each format,
-// what exporters put in a 1500-byte MTU: v5's maximum of 30, and for v9
+// what exporters put in a 1500-byte MTU: v5's maximum of 30, for v9
 // (49-byte records) and IPFIX (65-byte records) what fits in about 1400
-// bytes with a template set beside them.
+// bytes with a template set beside them, and for sFlow the 5 flow samples
+// (up to 240 bytes each) that fit beside a counter sample, about what a
+// switch's agent puts in its 1400-byte datagrams.
 func DefaultPerPacket(f Format) int {
 	switch f {
 	case V5:
 		return 30
 	case V9:
 		return 24
+	case SFlow:
+		return 5
 	default:
 		return 19
 	}
@@ -126,13 +139,18 @@ type Exporter struct {
 	fields    [][2]uint16
 	recLen    int
 	tplRecord []byte // template record (id, count, fields), built once
+	sf        sflowState
 }
 
 // NewExporter returns exporter id (0..255) of format f that re-sends its
 // template in the first packet and then every tplEvery packets (v9 and
-// IPFIX; tplEvery ≤ 0 means only the first packet).
+// IPFIX; tplEvery ≤ 0 means only the first packet). An sFlow exporter
+// sends a counter sample on the same schedule.
 func NewExporter(f Format, id int, tplEvery int) *Exporter {
 	e := &Exporter{format: f, id: uint32(id & 0xff), tplEvery: tplEvery}
+	if f == SFlow {
+		e.sf.rate = sflowRates[e.id%uint32(len(sflowRates))]
+	}
 	switch f {
 	case V9:
 		e.fields = v9Fields
@@ -172,12 +190,15 @@ func (e *Exporter) MaxPerPacket() int {
 		return 30
 	case V9:
 		return (MaxPacket - 20 - 4 - len(e.tplRecord) - 4 - 3) / e.recLen
+	case SFlow:
+		return (MaxPacket - sflowDgramHdr - sflowCounterLen) / sflowMaxSample
 	default:
 		return (MaxPacket - 16 - 4 - len(e.tplRecord) - 4) / e.recLen
 	}
 }
 
-// Flow returns flow k (0-based, in build order) of this exporter. The mix:
+// Flow returns flow k (0-based, in build order) of this exporter. sFlow
+// samples carry part of it: see [Exporter.AppendPacket]. The mix:
 // 70% TCP to web/ssh/db ports, 25% UDP (DNS, NTP, QUIC), 5% ICMP; packet
 // counts 1..64 with bytes per packet 40..1500.
 func (e *Exporter) Flow(k uint64) Flow {
@@ -219,7 +240,8 @@ func mix(x uint64) uint64 {
 	return x ^ x>>31
 }
 
-// SendsTemplate reports whether the next packet carries the template.
+// SendsTemplate reports whether the next packet carries the template, or
+// for sFlow a counter sample.
 func (e *Exporter) SendsTemplate() bool {
 	if e.format == V5 {
 		return false
@@ -233,8 +255,23 @@ func (e *Exporter) SendsTemplate() bool {
 // AppendPacket appends the exporter's next packet, holding n data flows
 // (1 ≤ n ≤ [Exporter.MaxPerPacket], clamped), to dst and returns it. The
 // header's sequence number is, as the protocols define it, the flows sent
-// before this packet (v5), the packets sent before it (v9) or the data
-// records sent before it (IPFIX).
+// before this packet (v5), the packets sent before it (v9), the data
+// records sent before it (IPFIX) or the datagrams sent before it plus one
+// (sFlow: agents number datagrams from 1).
+//
+// An sFlow datagram comes from agent address 127.0.0.<2+id>, sub-agent 0
+// (whatever address [Send] sends it from). Its flow sample of flow f is
+// one packet the agent sampled at [Exporter.SamplingRate] on interface
+// f.InIf (its data source): an Ethernet frame of f.Bytes/f.Packets IP
+// bytes, reported as frame_length [Flow.SFlowFrameLen] (plus Ethernet
+// header and FCS, stripped = 4) with its first 128 bytes as a raw packet
+// header record (Ethernet, IPv4 with f's addresses, TOS and protocol,
+// then TCP with f's ports and flags, UDP with its ports, or ICMP echo),
+// an extended switch record (VLAN [Flow.SFlowVLAN] both ways) and an
+// extended router record (f's next hop and masks). Flow
+// samples are numbered per data source from 1, the sample pool grows by
+// the sampling rate per sample, drops are 0. Flow times, counters and AS
+// numbers are not in a sample.
 func (e *Exporter) AppendPacket(dst []byte, n int) []byte {
 	if m := e.MaxPerPacket(); n > m {
 		n = m
@@ -247,6 +284,8 @@ func (e *Exporter) AppendPacket(dst []byte, n int) []byte {
 		dst = e.appendV5(dst, n)
 	case V9:
 		dst = e.appendV9(dst, n)
+	case SFlow:
+		dst = e.appendSFlow(dst, n)
 	default:
 		dst = e.appendIPFIX(dst, n)
 	}

@@ -155,6 +155,11 @@ func TestSend(t *testing.T) {
 				}
 				g.packets++
 				g.from[from.Addr()] = true
+				if format == SFlow {
+					info, _ := d.DecodeSFlow(from, buf[:n], func(*event.Event) {})
+					g.flows += uint64(info.FlowSamples)
+					continue
+				}
 				info, _ := d.Decode(from, buf[:n], func(*event.Event) {})
 				g.flows += uint64(info.Records)
 			}
@@ -181,12 +186,13 @@ func TestSend(t *testing.T) {
 	f(V9, 5_003, 0, 3)
 	f(IPFIX, 5_000, 0, 7)
 	f(IPFIX, 20_000, 100_000, 4)
+	f(SFlow, 5_003, 0, 6)
 }
 
 // TestAppendPacketAllocs: building packets into a reused buffer allocates
 // nothing, so the sender's ceiling is the kernel, not the GC.
 func TestAppendPacketAllocs(t *testing.T) {
-	for _, f := range []Format{V5, V9, IPFIX} {
+	for _, f := range []Format{V5, V9, IPFIX, SFlow} {
 		e := NewExporter(f, 1, 2)
 		buf := make([]byte, 0, MaxPacket)
 		if n := testing.AllocsPerRun(100, func() { buf = e.AppendPacket(buf[:0], 30) }); n != 0 {

@@ -28,8 +28,9 @@ type SendConfig struct {
 	// PerPacket is the number of flows per packet (default
 	// [DefaultPerPacket]).
 	PerPacket int
-	// TemplateEvery re-sends v9/IPFIX templates every this many packets per
-	// exporter (default 20; softflowd and nProbe use 16–20).
+	// TemplateEvery re-sends v9/IPFIX templates, and sends an sFlow
+	// counter sample, every this many packets per exporter (default 20;
+	// softflowd and nProbe use 16–20).
 	TemplateEvery int
 	// Burst is the pacing quantum (default 1ms): the sender is at most this
 	// far ahead of the target rate.

@@ -25,6 +25,9 @@ import (
 
 // collector is one tool under test, started fresh for every step.
 type collector interface {
+	// Supports reports whether the tool collects format f; the harness
+	// runs only the formats it does.
+	Supports(f gen.Format) bool
 	// Start starts the tool listening on 127.0.0.1:port for format f,
 	// with its files under dir, and returns once it is listening.
 	Start(ctx context.Context, f gen.Format, port int, dir string) (*exec.Cmd, error)
@@ -80,11 +83,14 @@ func waitUDPBound(ctx context.Context, cmd *exec.Cmd, exited <-chan struct{}, po
 	}
 }
 
-// trawlTool runs bin/trawl with a netflow input and nothing else.
+// trawlTool runs bin/trawl with one input, named nf, and nothing else: a
+// netflow input (v5, v9 and IPFIX on one port) or an sflow input.
 type trawlTool struct {
 	bin  string
 	http string
 }
+
+func (t *trawlTool) Supports(gen.Format) bool { return true }
 
 func (t *trawlTool) Start(ctx context.Context, f gen.Format, port int, dir string) (*exec.Cmd, error) {
 	hp, err := freePort("tcp")
@@ -92,8 +98,12 @@ func (t *trawlTool) Start(ctx context.Context, f gen.Format, port int, dir strin
 		return nil, err
 	}
 	t.http = fmt.Sprintf("127.0.0.1:%d", hp)
-	cfg := fmt.Sprintf("node:\n  name: bench\n  data_dir: %s\nhttp:\n  listen: %s\ninputs:\n  nf:\n    type: netflow\n    listen: 127.0.0.1:%d\n",
-		filepath.Join(dir, "data"), t.http, port)
+	typ := "netflow"
+	if f == gen.SFlow {
+		typ = "sflow"
+	}
+	cfg := fmt.Sprintf("node:\n  name: bench\n  data_dir: %s\nhttp:\n  listen: %s\ninputs:\n  nf:\n    type: %s\n    listen: 127.0.0.1:%d\n",
+		filepath.Join(dir, "data"), t.http, typ, port)
 	path := filepath.Join(dir, "trawl.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		return nil, err
@@ -215,6 +225,8 @@ type goflow2Tool struct {
 	pb  bool
 }
 
+func (g *goflow2Tool) Supports(gen.Format) bool { return true }
+
 func (g *goflow2Tool) Start(ctx context.Context, f gen.Format, port int, dir string) (*exec.Cmd, error) {
 	hp, err := freePort("tcp")
 	if err != nil {
@@ -224,8 +236,13 @@ func (g *goflow2Tool) Start(ctx context.Context, f gen.Format, port int, dir str
 	if g.pb {
 		format, sep = "bin", ""
 	}
-	// goflow2 v2.2.6's netflow:// listener takes v5, v9 and IPFIX.
-	return exec.Command(g.bin, "-listen", fmt.Sprintf("netflow://127.0.0.1:%d", port),
+	// goflow2 v2.2.6's netflow:// listener takes v5, v9 and IPFIX,
+	// sflow:// sFlow v5.
+	scheme := "netflow"
+	if f == gen.SFlow {
+		scheme = "sflow"
+	}
+	return exec.Command(g.bin, "-listen", fmt.Sprintf("%s://127.0.0.1:%d", scheme, port),
 		"-format", format, "-transport", "file", "-transport.file", filepath.Join(dir, "flows.out"),
 		"-transport.file.sep="+sep, "-addr", fmt.Sprintf("127.0.0.1:%d", hp), "-loglevel", "warn"), nil
 }
@@ -285,8 +302,15 @@ func countLines(path string) (uint64, error) {
 	}
 }
 
-// nfcapdTool runs nfdump's nfcapd and counts with nfdump -I.
-type nfcapdTool struct{ bin, nfdump string }
+// nfcapdTool runs nfdump's nfcapd (NetFlow v5/v9 and IPFIX) or, with
+// sflow set, its sFlow twin sfcapd (Debian package nfdump-sflow; same
+// flags, same files), and counts with nfdump -I.
+type nfcapdTool struct {
+	bin, nfdump string
+	sflow       bool
+}
+
+func (c *nfcapdTool) Supports(f gen.Format) bool { return (f == gen.SFlow) == c.sflow }
 
 func (c *nfcapdTool) Start(ctx context.Context, f gen.Format, port int, dir string) (*exec.Cmd, error) {
 	w := filepath.Join(dir, "nfcapd")

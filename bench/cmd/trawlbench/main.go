@@ -2,10 +2,15 @@
 // generated traffic (package bench/gen) and counts, from what each one
 // stored, how much it lost as the offered rate steps up: trawl (bin/trawl,
 // counted from its spool and cross-checked with its /metrics), goflow2
-// (JSON lines), nfcapd (nfdump files). Each step starts the collector
-// fresh on a free loopback port, sends a fixed number of flows at the
-// step's rate, waits until the collector is idle, reads its CPU time and
-// peak RSS from /proc, stops it and counts.
+// (JSON lines or protobuf), nfcapd and sfcapd (nfdump files), nfacctd and
+// sfacctd (pmacct's print plugin, CSV; pmacct.go). Formats: NetFlow v5,
+// v9, IPFIX and sFlow v5, each tool running those it collects. Each step
+// starts the collector fresh, in its own process group, on a free
+// loopback port, sends a fixed number of flows at the step's rate, waits
+// until the collector's processes are idle, reads their peak RSS from
+// /proc, stops the collector, waits for every process of the group to end,
+// and counts; CPU time is the collector's whole life, its child processes
+// included.
 //
 // Output: a Markdown table on stdout and in bench/results/flows-<ts>.md,
 // bench/results/flows-<ts>.json and one PNG per format (loss % against offered rate, one line per tool).
@@ -19,6 +24,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"net/netip"
@@ -49,12 +55,17 @@ type Step struct {
 	// LossPct = 100 × (1 − Stored/Sent.Flows).
 	LossPct float64 `json:"loss_pct"`
 	// CPUSeconds is the collector's user+system time over the whole step
-	// (start, traffic, drain); CPUPerMFlows divides it by the flows stored.
-	CPUSeconds   float64      `json:"cpu_s"`
-	CPUPerMFlows float64      `json:"cpu_s_per_mflows"`
-	PeakRSSKiB   uint64       `json:"peak_rss_kib"`
-	GenLimited   bool         `json:"generator_limited"`
-	Trawl        *TrawlCounts `json:"trawl,omitempty"`
+	// (start, traffic, drain, stop), with that of the child processes it
+	// waited for (pmacct's plugin and writers); CPUPerMFlows divides it by
+	// the flows stored.
+	CPUSeconds   float64 `json:"cpu_s"`
+	CPUPerMFlows float64 `json:"cpu_s_per_mflows"`
+	// PeakRSSKiB is the collector's peak RSS, read when it was idle after
+	// the traffic; for several processes (pmacct) the largest one's, or
+	// the sum of their proportional set sizes then if more (groupStats).
+	PeakRSSKiB uint64       `json:"peak_rss_kib"`
+	GenLimited bool         `json:"generator_limited"`
+	Trawl      *TrawlCounts `json:"trawl,omitempty"`
 	// Kafka is set in -kafka mode; Stored is then the distinct records
 	// the broker holds.
 	Kafka *KafkaCounts `json:"kafka,omitempty"`
@@ -160,8 +171,8 @@ func main() {
 	var (
 		long      = flag.Bool("long", false, "bigger machines: 10 s steps, rates 250k to 16M flows/s")
 		reps      = flag.Int("reps", 1, "repetitions of every step (3 gives min/median/max)")
-		tools     = flag.String("tools", "trawl,goflow2-pb,goflow2,nfcapd", "collectors to run: trawl, goflow2 (JSON), goflow2-pb (protobuf), nfcapd")
-		formats   = flag.String("formats", "v5,v9,ipfix", "formats to run")
+		tools     = flag.String("tools", strings.Join(defaultTools, ","), "collectors to run: trawl, goflow2 (JSON), goflow2-pb (protobuf), nfcapd, nfacctd (NetFlow/IPFIX), sfcapd, sfacctd (sFlow); by default those installed")
+		formats   = flag.String("formats", defaultFormats, "formats to run: v5, v9, ipfix, sflow")
 		rates     = flag.String("rates", "", "offered rates in flows/s, comma separated (default by mode; -kafka: 50k to 600k)")
 		stepDur   = flag.Duration("step", 0, "traffic time per step (default 2s, -kafka 3s, --long 10s)")
 		exporters = flag.Int("exporters", 16, "exporters, each from its own 127.0.0.x address")
@@ -170,6 +181,9 @@ func main() {
 		goflow2   = flag.String("goflow2", "build/bin/goflow2", "goflow2 binary")
 		nfcapd    = flag.String("nfcapd", "nfcapd", "nfcapd binary")
 		nfdump    = flag.String("nfdump", "nfdump", "nfdump binary")
+		sfcapd    = flag.String("sfcapd", "sfcapd", "sfcapd binary (Debian package nfdump-sflow)")
+		nfacctd   = flag.String("nfacctd", "nfacctd", "pmacct's nfacctd binary")
+		sfacctd   = flag.String("sfacctd", "sfacctd", "pmacct's sfacctd binary")
 		outDir    = flag.String("out", "bench/results", "where to write JSON and PNG files")
 
 		kafkaBrokers = flag.String("kafka", "", "Kafka mode: every collector produces to these brokers (HOST:PORT[,...]); tools trawl-pb, trawl-json, goflow2-pb")
@@ -241,7 +255,11 @@ func main() {
 		"goflow2":    &goflow2Tool{bin: *goflow2},
 		"goflow2-pb": &goflow2Tool{bin: *goflow2, pb: true},
 		"nfcapd":     &nfcapdTool{bin: *nfcapd, nfdump: *nfdump},
+		"sfcapd":     &nfcapdTool{bin: *sfcapd, nfdump: *nfdump, sflow: true},
+		"nfacctd":    &pmacctTool{bin: lookSbin(*nfacctd)},
+		"sfacctd":    &pmacctTool{bin: lookSbin(*sfacctd), sflow: true},
 	}
+	bins := map[string]string{"nfcapd": *nfcapd, "sfcapd": *sfcapd, "nfacctd": lookSbin(*nfacctd), "sfacctd": lookSbin(*sfacctd)}
 	var toolNames []string
 	for _, t := range strings.Split(*tools, ",") {
 		if km != nil {
@@ -249,7 +267,13 @@ func main() {
 				fatal(fmt.Errorf("unknown Kafka tool %q (want %s)", t, strings.Join(kafkaTools, ", ")))
 			}
 		} else if _, ok := all[t]; !ok {
-			fatal(fmt.Errorf("unknown tool %q (want trawl, goflow2, goflow2-pb, nfcapd)", t))
+			fatal(fmt.Errorf("unknown tool %q (want %s)", t, strings.Join(defaultTools, ", ")))
+		} else if b, ok := bins[t]; ok && !isFlagSet("tools") {
+			// The default list runs the peers that are installed.
+			if _, err := exec.LookPath(b); err != nil {
+				fmt.Fprintf(os.Stderr, "trawlbench: %s not found (%v), not running it\n", t, err)
+				continue
+			}
 		}
 		toolNames = append(toolNames, t)
 	}
@@ -261,7 +285,7 @@ func main() {
 		}
 		fmts = append(fmts, f)
 	}
-	rep := &Report{Time: time.Now().UTC(), Machine: machine(*trawlBin, *goflow2, *nfdump), Command: strings.Join(os.Args, " "),
+	rep := &Report{Time: time.Now().UTC(), Machine: machine(*trawlBin, *goflow2, *nfdump, lookSbin(*nfacctd)), Command: strings.Join(os.Args, " "),
 		Long: *long, StepSec: step.Seconds(), Exporters: *exporters, Rates: rateList}
 	if km != nil {
 		rep.Kafka = &KafkaSettings{Brokers: *kafkaBrokers, Partitions: km.partitions, MaxLagSec: km.maxLag.Seconds(),
@@ -292,6 +316,9 @@ func main() {
 
 	for _, f := range fmts {
 		for _, tn := range toolNames {
+			if km == nil && !all[tn].Supports(f) {
+				continue
+			}
 			for r := 0; r < *reps; r++ {
 				for _, rate := range rateList {
 					if ctx.Err() != nil {
@@ -358,7 +385,13 @@ func main() {
 	fmt.Fprintln(os.Stderr, "results:", jsonPath)
 	for _, f := range fmts {
 		p := filepath.Join(*outDir, fmt.Sprintf("%s%s-%s.png", prefix, ts, f))
-		if err := writePlot(p, f.String(), kept(rep.Steps), toolNames); err != nil {
+		var lines []string
+		for _, tn := range toolNames {
+			if km != nil || all[tn].Supports(f) {
+				lines = append(lines, tn)
+			}
+		}
+		if err := writePlot(p, f.String(), kept(rep.Steps), lines); err != nil {
 			fatal(err)
 		}
 		fmt.Fprintln(os.Stderr, "plot:", p)
@@ -447,51 +480,20 @@ func runStep(ctx context.Context, c collector, name string, f gen.Format, r int,
 		return st
 	}
 	defer os.RemoveAll(dir)
-	port, err := freePort("udp")
+	sp, err := startCollector(ctx, c, name, f, dir)
 	if err != nil {
 		st.Error = err.Error()
 		return st
 	}
-	cmd, err := c.Start(ctx, f, port, dir)
-	if err != nil {
-		st.Error = err.Error()
-		return st
-	}
-	logf, _ := os.Create(filepath.Join(dir, "stderr.log"))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		st.Error = fmt.Sprintf("cannot start %s: %v", name, err)
-		return st
-	}
-	exited := make(chan struct{})
-	var waitErr error
-	go func() { waitErr = cmd.Wait(); close(exited) }()
+	cmd, pgid, port, exited := sp.cmd, sp.pgid, sp.port, sp.exited
 	defer func() {
-		select {
-		case <-exited:
-		default:
-			cmd.Process.Kill()
-			<-exited
-		}
-		logf.Close()
+		sp.stop()
 		if st.Error != "" {
-			if b, _ := os.ReadFile(logf.Name()); len(b) > 0 {
-				st.Error += ": " + lastLines(string(b), 5)
+			if tail := sp.logTail(); tail != "" {
+				st.Error += ": " + tail
 			}
 		}
 	}()
-	if err := waitUDPBound(ctx, cmd, exited, port); err != nil {
-		st.Error = err.Error()
-		return st
-	}
-	if t, ok := c.(*trawlTool); ok {
-		if err := t.ready(ctx); err != nil {
-			st.Error = err.Error()
-			return st
-		}
-	}
-	pid := cmd.Process.Pid
 	flows := uint64(rate * step.Seconds())
 	res, err := gen.Send(ctx, gen.SendConfig{Format: f, Target: netipLoopback(port), Exporters: exporters, Flows: flows, Rate: rate})
 	st.Sent = res
@@ -500,8 +502,8 @@ func runStep(ctx context.Context, c collector, name string, f gen.Format, r int,
 		return st
 	}
 	st.GenLimited = res.Rate < 0.9*rate
-	waitIdle(ctx, pid, exited)
-	cpu, rss := procStats(pid)
+	waitIdleFunc(ctx, exited, groupCPU(pgid), func() bool { return udpRxQueue(port) > 0 })
+	cpu, rss := groupStats(pgid)
 	st.CPUSeconds, st.PeakRSSKiB = cpu, rss
 	if err := c.BeforeStop(&st); err != nil {
 		st.Error = err.Error()
@@ -510,13 +512,24 @@ func runStep(ctx context.Context, c collector, name string, f gen.Format, r int,
 	cmd.Process.Signal(c.Signal())
 	select {
 	case <-exited:
-		if waitErr != nil {
+		if sp.waitErr != nil {
 			// nfcapd and goflow2 may exit non-zero on a signal; what
 			// they stored is still counted.
-			fmt.Fprintf(os.Stderr, "note: %s exited with %v\n", name, waitErr)
+			fmt.Fprintf(os.Stderr, "note: %s exited with %v\n", name, sp.waitErr)
 		}
 	case <-time.After(60 * time.Second):
 		st.Error = fmt.Sprintf("%s did not stop within 60s of %v", name, c.Signal())
+		return st
+	}
+	// The main process reaped what it waited for (pmacct: the plugin,
+	// which reaped its writers); a writer it did not wait for still runs
+	// in the group, maybe still writing, so counting waits for it.
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		cpu = max(cpu, tvSec(ru.Utime)+tvSec(ru.Stime))
+		st.CPUSeconds = cpu
+	}
+	if err := waitGroupGone(ctx, pgid, 60*time.Second); err != nil {
+		st.Error = fmt.Sprintf("%s: %v", name, err)
 		return st
 	}
 	n, err := c.Count(ctx, dir, &st)
@@ -534,6 +547,116 @@ func runStep(ctx context.Context, c collector, name string, f gen.Format, r int,
 	return st
 }
 
+// readier is a collector that is ready some time after it listens.
+type readier interface {
+	// Ready returns once the collector started in dir is ready, or an
+	// error when it is not within 20 s or exited (exited is closed).
+	Ready(ctx context.Context, dir string, exited <-chan struct{}) error
+}
+
+// started is a collector process of one step, in a process group of its
+// own (pmacct forks a plugin and writers, which are measured, waited for
+// and, on failure, killed with it).
+type started struct {
+	cmd     *exec.Cmd
+	pgid    int
+	port    int
+	exited  chan struct{} // closed once cmd.Wait returned, waitErr set
+	waitErr error
+	logf    *os.File
+}
+
+// exitedEarlyError is startCollector's error when the collector exited
+// before it listened.
+type exitedEarlyError struct{ err error }
+
+func (e *exitedEarlyError) Error() string { return e.err.Error() }
+func (e *exitedEarlyError) Unwrap() error { return e.err }
+
+// startCollector starts c for format f with its files in dir, on a port
+// that was free, and returns once it listens and is ready (trawl: healthy;
+// a readier: Ready). On error nothing of it is left running, and the error
+// ends with its log.
+//
+// A port that was free a moment ago can be taken by another program before
+// the collector binds it; the collector then exits at once, and is started
+// again on another port, twice at most.
+func startCollector(ctx context.Context, c collector, name string, f gen.Format, dir string) (*started, error) {
+	for attempt := 1; ; attempt++ {
+		sp, err := startOnce(ctx, c, name, f, dir)
+		var early *exitedEarlyError
+		if err == nil || !errors.As(err, &early) || attempt == 3 || ctx.Err() != nil {
+			return sp, err
+		}
+		fmt.Fprintf(os.Stderr, "note: %v; starting it again on another port\n", err)
+	}
+}
+
+// startOnce is one attempt of startCollector.
+func startOnce(ctx context.Context, c collector, name string, f gen.Format, dir string) (*started, error) {
+	port, err := freePort("udp")
+	if err != nil {
+		return nil, err
+	}
+	cmd, err := c.Start(ctx, f, port, dir)
+	if err != nil {
+		return nil, err
+	}
+	logf, err := os.Create(filepath.Join(dir, "stderr.log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("cannot start %s: %w", name, err)
+	}
+	sp := &started{cmd: cmd, pgid: cmd.Process.Pid, port: port, exited: make(chan struct{}), logf: logf}
+	go func() { sp.waitErr = cmd.Wait(); close(sp.exited) }()
+	err = waitUDPBound(ctx, cmd, sp.exited, port)
+	if t, ok := c.(*trawlTool); ok && err == nil {
+		err = t.ready(ctx)
+	}
+	if r, ok := c.(readier); ok && err == nil {
+		err = r.Ready(ctx, dir, sp.exited)
+	}
+	if err == nil {
+		return sp, nil
+	}
+	select {
+	case <-sp.exited:
+		err = &exitedEarlyError{err}
+	default:
+	}
+	sp.stop()
+	if tail := sp.logTail(); tail != "" {
+		return nil, fmt.Errorf("%w: %s", err, tail)
+	}
+	return nil, err
+}
+
+// stop kills whatever is left of the collector and closes its log.
+func (sp *started) stop() {
+	select {
+	case <-sp.exited:
+	default:
+		sp.cmd.Process.Kill()
+		<-sp.exited
+	}
+	syscall.Kill(-sp.pgid, syscall.SIGKILL) // leftovers of a failed step; ESRCH when none
+	sp.logf.Close()
+}
+
+// logTail returns the last lines of the collector's log.
+func (sp *started) logTail() string {
+	b, _ := os.ReadFile(sp.logf.Name())
+	if len(b) == 0 {
+		return ""
+	}
+	return lastLines(string(b), 5)
+}
+
 func lastLines(s string, n int) string {
 	l := strings.Split(strings.TrimSpace(s), "\n")
 	if len(l) > n {
@@ -545,7 +668,15 @@ func lastLines(s string, n int) string {
 // waitIdle returns once the process used less than 20 ms of CPU in 300 ms
 // (it has drained its socket and written out), or after 30 s.
 func waitIdle(ctx context.Context, pid int, exited <-chan struct{}) {
-	last, _ := procStats(pid)
+	waitIdleFunc(ctx, exited, func() float64 { cpu, _ := procStats(pid); return cpu }, nil)
+}
+
+// waitIdleFunc is waitIdle with the CPU seconds so far read by cpuNow,
+// and, unless nil, pending reporting work still waiting for the collector
+// (datagrams in its socket): then it is not idle, whatever its CPU use,
+// as other processes may have kept it off the CPU for a moment.
+func waitIdleFunc(ctx context.Context, exited <-chan struct{}, cpuNow func() float64, pending func() bool) {
+	last := cpuNow()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
@@ -555,8 +686,8 @@ func waitIdle(ctx context.Context, pid int, exited <-chan struct{}) {
 			return
 		case <-time.After(300 * time.Millisecond):
 		}
-		cpu, _ := procStats(pid)
-		if cpu-last < 0.02 {
+		cpu := cpuNow()
+		if cpu-last < 0.02 && (pending == nil || !pending()) {
 			return
 		}
 		last = cpu
@@ -596,12 +727,19 @@ func procStats(pid int) (cpu float64, hwmKiB uint64) {
 	return cpu, hwmKiB
 }
 
-func machine(trawlBin, goflow2, nfdump string) Machine {
+func machine(trawlBin, goflow2, nfdump, nfacctd string) Machine {
 	var vs []string
 	for _, c := range [][]string{{trawlBin, "version"}, {nfdump, "-V"}} {
 		out, err := exec.Command(c[0], c[1:]...).CombinedOutput()
 		if err == nil {
 			vs = append(vs, lastLines(string(out), 1))
+		}
+	}
+	// nfacctd -V: "NetFlow Accounting Daemon, nfacctd 1.7.7-git [RELEASE]",
+	// then its build options.
+	if out, err := exec.Command(nfacctd, "-V").CombinedOutput(); err == nil {
+		if l, _, _ := strings.Cut(string(out), "\n"); strings.Contains(l, "nfacctd") {
+			vs = append(vs, "pmacct "+strings.TrimSpace(l[strings.LastIndex(l, ",")+1:]))
 		}
 	}
 	// go install leaves goflow2 -v without a version; the build info has it.
