@@ -30,7 +30,7 @@ FUZZ_TARGETS := \
 	./audit:FuzzRecord \
 	./audit:FuzzEvent
 
-.PHONY: all build run test test-go fuzz fuzz-short bench bench-flows bench-kafka bench-syslog generate deps vet clean \
+.PHONY: all build run test test-go fuzz fuzz-short bench bench-long bench-flows bench-kafka bench-syslog generate deps vet clean \
 	kafka-fetch kafka-up kafka-down
 
 all: build
@@ -66,15 +66,17 @@ fuzz-short:
 fuzz:
 	$(MAKE) fuzz-short FUZZTIME=5m
 
-# Benchmarks, reported as ratios against peers measured in the same run:
-# the package and end-to-end benchmarks (about 2 minutes) and the syslog
-# collectors side by side (about 2 minutes, scripts/bench-syslog.sh), then the flow
-# collectors side by side (about 4 minutes), then trawl and goflow2 into a
-# real Kafka broker (about 3–4 minutes).
+# Benchmarks, reported as ratios against peers measured in the same run
+# (scripts/bench.sh, about 10 minutes): package and end-to-end benchmarks,
+# the exec storm under auditd/audit/eBPF, then the syslog, flow and Kafka
+# harnesses below with fewer, shorter steps; prints and writes
+# bench/results/summary-<ts>.md. bench-long: the harnesses' --long mode with
+# three repetitions, for bigger machines.
 bench: build
 	./scripts/bench.sh
-	./scripts/bench-flows.sh
-	./scripts/bench-kafka.sh
+
+bench-long: build
+	BENCH_LONG=1 ./scripts/bench.sh
 
 # Syslog collectors side by side (trawl, rsyslog, syslog-ng) on the same
 # 256-byte messages over UDP and TCP: highest rate at < 0.1% loss, CPU per

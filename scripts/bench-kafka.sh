@@ -17,6 +17,8 @@
 #                         1 GiB heap, G1, C2 on]
 #   KAFKA_PARTITIONS      partitions of every topic [3]
 #   BENCH_KAFKA_SINK=0    skip step 1
+#   KAFKA_SINK_BENCHTIME  -benchtime of step 1 [3x]
+#   BENCH_STAMP           timestamp in the file names [now]
 # Output: bench/results/kafka-<ts>.{json,md}, one PNG per format, and
 # kafka-<ts>-sink.txt (step 1's go test output).
 set -euo pipefail
@@ -39,7 +41,7 @@ go build -o build/trawlbench ./bench/cmd/trawlbench
 export KAFKA_JVM_OPTS=${KAFKA_BENCH_JVM_OPTS:--Xms1g -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true}
 export KAFKA_PARTITIONS=${KAFKA_PARTITIONS:-3}
 export KAFKA_LIBS="$PWD/build/kafka/libs"
-ts=$(date -u +%Y%m%dT%H%M%SZ)
+ts=${BENCH_STAMP:-$(date -u +%Y%m%dT%H%M%SZ)}
 sinkraw=bench/results/kafka-$ts-sink.txt
 sinkargs=()
 
@@ -47,7 +49,7 @@ if [ "${BENCH_KAFKA_SINK:-1}" != 0 ]; then
 	echo "== trawl's Kafka sink alone (BenchmarkSinkToBroker)" >&2
 	# The benchmark's broker inherits KAFKA_JVM_OPTS; a broker that cannot
 	# start fails it instead of skipping it.
-	TRAWL_REQUIRE_KAFKA=1 go test -run '^$' -bench BenchmarkSinkToBroker -benchtime 3x ./sinks/kafka/ | tee "$sinkraw" >&2
+	TRAWL_REQUIRE_KAFKA=1 go test -run '^$' -bench BenchmarkSinkToBroker -benchtime "${KAFKA_SINK_BENCHTIME:-3x}" ./sinks/kafka/ | tee "$sinkraw" >&2
 	sinkargs=(-sink-bench "$sinkraw")
 fi
 

@@ -1,35 +1,86 @@
 #!/usr/bin/env bash
-# `make bench`: the foundation's benchmarks in one run, printed as a Markdown
-# table with trawl-versus-peer ratios; raw output and JSON are kept in
-# bench/results/. BENCHTIME scales the per-benchmark time (default 1s).
+# `make bench`: every benchmark of the project in one run, trawl against its
+# peers measured in the same run, in about 10 minutes on a 2-core machine:
+#
+#  1. package benchmarks (ring vs channel, event and frame encoding, spool,
+#     decoders vs goflow2, parsers vs go-syslog, end to end) and, as root,
+#     the exec storm under auditd, trawl's audit input and its eBPF input;
+#  2. syslog collectors side by side: trawl, rsyslog, syslog-ng over UDP,
+#     TCP and RELP (scripts/bench-syslog.sh);
+#  3. flow collectors side by side: trawl, goflow2 (protobuf and JSON),
+#     nfcapd/sfcapd, nfacctd/sfacctd over NetFlow v5, v9, IPFIX and sFlow
+#     (scripts/bench-flows.sh);
+#  4. trawl and goflow2 into one real Kafka broker (scripts/bench-kafka.sh).
+#
+# Every part writes bench/results/<part>-<ts>.{json,md} (and PNGs); this
+# script then prints and writes bench/results/summary-<ts>.md, the tables of
+# all of them. The short run steps fewer rates for 1–2 s each, once;
+# BENCH_LONG=1 (make bench-long) is for bigger machines: the harnesses' --long
+# rates, 10 s steps and three repetitions (min/median/max), longer package
+# benchmarks. BENCHTIME overrides the package benchmarks' -benchtime.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/sbin:/sbin"
+t0=$SECONDS
 ts=$(date -u +%Y%m%dT%H%M%SZ)
+export BENCH_STAMP=$ts
+long=${BENCH_LONG:-0}
 mkdir -p bench/results
-raw=bench/results/$ts.txt
-bt=${BENCHTIME:-1s}
+raw=bench/results/packages-$ts.txt
+if [ "$long" = 1 ]; then
+	bt=${BENCHTIME:-2s}
+	syslogargs=(--long -reps 3)
+	flowargs=(--long -reps 3)
+	kafkaargs=(--long -reps 3)
+else
+	bt=${BENCHTIME:-300ms}
+	syslogargs=(-quiet 20s)
+	flowargs=(-rates 200k,400k,800k,1.6M,3.2M -step 1s)
+	kafkaargs=(-rates 100k,200k,400k,600k -step 2s)
+	export KAFKA_SINK_BENCHTIME=${KAFKA_SINK_BENCHTIME:-1x}
+fi
+part() { echo "== $1 ($((SECONDS - t0)) s)" >&2; }
+
+part "package benchmarks"
 {
 	go test -run '^$' -bench 'BenchmarkRing' -benchtime "$bt" ./ring/
-	go test -run '^$' -bench '.' -benchtime "$bt" ./event/ ./frame/
+	go test -run '^$' -bench 'BenchmarkEncode$|BenchmarkDecode$' -benchtime "$bt" ./event/
+	go test -run '^$' -bench 'BenchmarkEncode$' -benchtime "$bt" ./frame/
 	go test -run '^$' -bench 'BenchmarkAppend|BenchmarkGroupCommit' -benchtime "$bt" ./sinks/disk/
 	go test -run '^$' -bench 'BenchmarkDecode' -benchtime "$bt" ./flow/
-	go test -run '^$' -bench 'BenchmarkReceive' -benchtime "$bt" ./collector/udp/
-	go test -run '^$' -bench 'BenchmarkParse|BenchmarkSplit' -benchtime "$bt" ./syslog/
-	go test -run '^$' -bench 'BenchmarkSyslog' -benchtime "$bt" ./collector/
-	go test -run '^$' -bench 'BenchmarkPipeline|BenchmarkParseHeader' -benchtime "$bt" ./audit/
-	# Exec storm under trawl and under auditd (root and auditd; skips otherwise; about 1 minute).
-	go test -run '^$' -bench 'BenchmarkAuditExecStorm' -benchtime 1x ./collector/
-	# The same storm under the ebpf input; the eBPF path per exec and per
-	# connection (kernel programs and reader), the reader's drain rate and
-	# the record decoder (root; skips otherwise; about 30 seconds).
-	go test -run '^$' -bench 'BenchmarkEBPFExecStorm|BenchmarkExecStormBaseline' -benchtime 1x ./collector/
+	go test -run '^$' -bench 'BenchmarkParse' -benchtime "$bt" ./syslog/
+	go test -run '^$' -bench 'BenchmarkPipeline' -benchtime "$bt" ./audit/
+	go test -run '^$' -bench 'BenchmarkEndToEnd' -benchtime 1000000x ./bench/
+	# Exec storm under auditd and trawl's audit input, then under the ebpf
+	# input with the storm's own cost as baseline; the eBPF path per exec
+	# and per connection and the ring buffer's drain rate (root; skipped
+	# otherwise; about 90 seconds).
+	go test -run '^$' -bench 'BenchmarkAuditExecStorm|BenchmarkEBPFExecStorm|BenchmarkExecStormBaseline' -benchtime 1x ./collector/
 	go test -run '^$' -bench 'BenchmarkExec|BenchmarkConnect' -benchtime 3000x ./bpf/
 	go test -run '^$' -bench 'BenchmarkRingbufDrain' -benchtime 20000x ./bpf/
-	go test -run '^$' -bench 'BenchmarkDecode' -benchtime "$bt" ./bpf/
-	go test -run '^$' -bench 'BenchmarkEndToEnd' -benchtime 2000000x ./bench/
 } | tee "$raw" >&2
-go run ./bench/cmd/benchreport -json "bench/results/$ts.json" < "$raw" | tee "bench/results/$ts.md"
+go run ./bench/cmd/benchreport -json "bench/results/packages-$ts.json" <"$raw" >"bench/results/packages-$ts.md"
+
+part "syslog collectors"
+./scripts/bench-syslog.sh -stamp "$ts" "${syslogargs[@]}" >/dev/null
+part "flow collectors"
+./scripts/bench-flows.sh -stamp "$ts" "${flowargs[@]}" >/dev/null
+part "Kafka"
+./scripts/bench-kafka.sh "${kafkaargs[@]}" >/dev/null
+part "done"
+
+sum=bench/results/summary-$ts.md
+{
+	echo "# make bench, $ts ($((SECONDS - t0)) s$([ "$long" = 1 ] && echo ", long"))"
+	echo
+	for f in syslog flows kafka packages; do
+		md=bench/results/$f-$ts.md
+		echo "## $f"
+		echo
+		if [ -f "$md" ]; then cat "$md"; else echo "(no $md: that part failed, see its output above)"; fi
+		echo
+	done
+} >"$sum"
+cat "$sum"
 echo >&2
-echo "results: bench/results/$ts.{txt,json,md}" >&2
-# Syslog collectors side by side (about 2 minutes).
-./scripts/bench-syslog.sh
+echo "results: bench/results/*-$ts.*; summary: $sum ($((SECONDS - t0)) s)" >&2

@@ -232,6 +232,7 @@ func main() {
 		trawlBin = flag.String("trawl", "bin/trawl", "trawl binary")
 		outDir   = flag.String("out", "bench/results", "where to write the results")
 	)
+	flag.StringVar(&stampFlag, "stamp", "", "timestamp in the result file names (default: the start time, 20060102T150405Z)")
 	from := flag.String("from", "", "run nothing: write the Markdown and PNGs of an earlier run's JSON report again (into -out)")
 	flag.Parse()
 	if *from != "" {
@@ -240,7 +241,7 @@ func main() {
 		}
 		return
 	}
-	udpList := []float64{100e3, 150e3, 200e3, 300e3, 400e3, 600e3, 800e3, 1.2e6}
+	udpList := []float64{100e3, 200e3, 300e3, 400e3, 600e3, 800e3, 1e6, 1.2e6, 1.6e6}
 	tcpList := []float64{250e3, 500e3, 1e6, 0}
 	relpList := []float64{25e3, 100e3, 0}
 	step := 2 * time.Second
@@ -412,13 +413,24 @@ func main() {
 	}
 }
 
+// stampFlag is -stamp: make bench names every harness's files alike.
+var stampFlag string
+
+// stamp is the timestamp in rep's file names.
+func stamp(rep *Report) string {
+	if stampFlag != "" {
+		return stampFlag
+	}
+	return rep.Time.Format("20060102T150405Z")
+}
+
 // writeResults writes the Markdown (also to stdout), the JSON and the
 // PNGs of rep into dir.
 func writeResults(rep *Report, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	ts := rep.Time.Format("20060102T150405Z")
+	ts := stamp(rep)
 	var md strings.Builder
 	writeMarkdown(&md, rep)
 	os.Stdout.WriteString(md.String())
@@ -731,7 +743,7 @@ func (r *runner) profile(ctx context.Context, bin, proto string, rep *Report, ou
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return Profile{}, err
 	}
-	ts := rep.Time.Format("20060102T150405Z")
+	ts := stamp(rep)
 	path := filepath.Join(outDir, fmt.Sprintf("syslog-%s-trawl-%s.pprof", ts, proto))
 	t := &trawlTool{bin: bin}
 	done := make(chan error, 1)
