@@ -58,8 +58,9 @@ type Filter struct {
 	AllowCgroups bool
 }
 
-// DefaultLatency is the default of Options.Latency.
-const DefaultLatency = 10 * time.Millisecond
+// DefaultLatency is the default of Options.Latency: half the frames'
+// default max_latency, as the eBPF input sets it.
+const DefaultLatency = 100 * time.Millisecond
 
 // maxFilterEntries is the capacity of each filter map in trace.bpf.c.
 const maxFilterEntries = 1024
@@ -84,9 +85,10 @@ type Options struct {
 	// Latency bounds how long a record waits in the ring buffer before the
 	// reader takes it (default DefaultLatency). The reader wakes on a timer
 	// and when an eighth of the ring buffer is full, instead of once per
-	// record: a wakeup costs the kernel an interrupt and the reader a
-	// context switch, many times the cost of the record itself. A negative
-	// value wakes the reader for every record.
+	// record: a wakeup costs the kernel an interrupt and the reader (and
+	// whatever it hands the records to) context switches, many times the
+	// cost of a record; reading in batches makes it a cost per batch. A
+	// negative value wakes the reader for every record.
 	Latency time.Duration
 	// Processes, when set, is kept up to date from exec and exit events
 	// and gives process events their parent's name and executable, the
@@ -95,6 +97,11 @@ type Options struct {
 	Processes *proccache.Cache
 	// Logf receives one line when a fallback is taken; nil is silent.
 	Logf func(format string, args ...any)
+
+	// ignoreGroupDead makes the exit programs find a process's last
+	// thread as on kernels older than 6.16, whose exit tracepoint does
+	// not say: tests set it.
+	ignoreGroupDead bool
 }
 
 func (o *Options) validate() error {

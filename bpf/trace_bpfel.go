@@ -110,29 +110,36 @@ type traceProcKey struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	traceMapCgroupFilter     = "cgroup_filter"
-	traceMapCommFilter       = "comm_filter"
-	traceMapConns            = "conns"
-	traceMapEvents           = "events"
-	traceMapExecScratch      = "exec_scratch"
-	traceMapExited           = "exited"
-	traceMapStats            = "stats"
-	traceMapUidFilter        = "uid_filter"
-	traceProgAccept4Exit     = "accept4_exit"
-	traceProgAcceptExit      = "accept_exit"
-	traceProgExecBtf         = "exec_btf"
-	traceProgExecTp          = "exec_tp"
-	traceProgExitBtf         = "exit_btf"
-	traceProgExitTp          = "exit_tp"
-	traceProgStateBtf        = "state_btf"
-	traceProgStateTp         = "state_tp"
-	traceVarAcceptViaSyscall = "accept_via_syscall"
-	traceVarFilterFlags      = "filter_flags"
-	traceVarOwnTgid          = "own_tgid"
-	traceVarUnusedConnRecord = "unused_conn_record"
-	traceVarUnusedExecRecord = "unused_exec_record"
-	traceVarUnusedExitRecord = "unused_exit_record"
-	traceVarWakeupBytes      = "wakeup_bytes"
+	traceMapCgroupFilter        = "cgroup_filter"
+	traceMapCommFilter          = "comm_filter"
+	traceMapConns               = "conns"
+	traceMapEvents              = "events"
+	traceMapExecScratch         = "exec_scratch"
+	traceMapExited              = "exited"
+	traceMapStats               = "stats"
+	traceMapUidFilter           = "uid_filter"
+	traceProgAccept4Exit        = "accept4_exit"
+	traceProgAcceptExit         = "accept_exit"
+	traceProgExecBtf            = "exec_btf"
+	traceProgExecTp             = "exec_tp"
+	traceProgExitBtf            = "exit_btf"
+	traceProgExitTp             = "exit_tp"
+	traceProgStateBtf           = "state_btf"
+	traceProgStateTp            = "state_tp"
+	traceVarAcceptViaSyscall    = "accept_via_syscall"
+	traceVarCgroupInline        = "cgroup_inline"
+	traceVarCgroupInlineLen     = "cgroup_inline_len"
+	traceVarCommInline          = "comm_inline"
+	traceVarCommInlineLen       = "comm_inline_len"
+	traceVarExitIgnoreGroupDead = "exit_ignore_group_dead"
+	traceVarFilterFlags         = "filter_flags"
+	traceVarOwnTgid             = "own_tgid"
+	traceVarUidInline           = "uid_inline"
+	traceVarUidInlineLen        = "uid_inline_len"
+	traceVarUnusedConnRecord    = "unused_conn_record"
+	traceVarUnusedExecRecord    = "unused_exec_record"
+	traceVarUnusedExitRecord    = "unused_exit_record"
+	traceVarWakeupBytes         = "wakeup_bytes"
 )
 
 // loadTrace returns the embedded CollectionSpec for trace.
@@ -205,13 +212,20 @@ type traceMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type traceVariableSpecs struct {
-	AcceptViaSyscall *ebpf.VariableSpec `ebpf:"accept_via_syscall"`
-	FilterFlags      *ebpf.VariableSpec `ebpf:"filter_flags"`
-	OwnTgid          *ebpf.VariableSpec `ebpf:"own_tgid"`
-	UnusedConnRecord *ebpf.VariableSpec `ebpf:"unused_conn_record"`
-	UnusedExecRecord *ebpf.VariableSpec `ebpf:"unused_exec_record"`
-	UnusedExitRecord *ebpf.VariableSpec `ebpf:"unused_exit_record"`
-	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	AcceptViaSyscall    *ebpf.VariableSpec `ebpf:"accept_via_syscall"`
+	CgroupInline        *ebpf.VariableSpec `ebpf:"cgroup_inline"`
+	CgroupInlineLen     *ebpf.VariableSpec `ebpf:"cgroup_inline_len"`
+	CommInline          *ebpf.VariableSpec `ebpf:"comm_inline"`
+	CommInlineLen       *ebpf.VariableSpec `ebpf:"comm_inline_len"`
+	ExitIgnoreGroupDead *ebpf.VariableSpec `ebpf:"exit_ignore_group_dead"`
+	FilterFlags         *ebpf.VariableSpec `ebpf:"filter_flags"`
+	OwnTgid             *ebpf.VariableSpec `ebpf:"own_tgid"`
+	UidInline           *ebpf.VariableSpec `ebpf:"uid_inline"`
+	UidInlineLen        *ebpf.VariableSpec `ebpf:"uid_inline_len"`
+	UnusedConnRecord    *ebpf.VariableSpec `ebpf:"unused_conn_record"`
+	UnusedExecRecord    *ebpf.VariableSpec `ebpf:"unused_exec_record"`
+	UnusedExitRecord    *ebpf.VariableSpec `ebpf:"unused_exit_record"`
+	WakeupBytes         *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // traceObjects contains all objects after they have been loaded into the kernel.
@@ -261,13 +275,20 @@ func (m *traceMaps) Close() error {
 //
 // It can be passed to loadTraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type traceVariables struct {
-	AcceptViaSyscall *ebpf.Variable `ebpf:"accept_via_syscall"`
-	FilterFlags      *ebpf.Variable `ebpf:"filter_flags"`
-	OwnTgid          *ebpf.Variable `ebpf:"own_tgid"`
-	UnusedConnRecord *ebpf.Variable `ebpf:"unused_conn_record"`
-	UnusedExecRecord *ebpf.Variable `ebpf:"unused_exec_record"`
-	UnusedExitRecord *ebpf.Variable `ebpf:"unused_exit_record"`
-	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
+	AcceptViaSyscall    *ebpf.Variable `ebpf:"accept_via_syscall"`
+	CgroupInline        *ebpf.Variable `ebpf:"cgroup_inline"`
+	CgroupInlineLen     *ebpf.Variable `ebpf:"cgroup_inline_len"`
+	CommInline          *ebpf.Variable `ebpf:"comm_inline"`
+	CommInlineLen       *ebpf.Variable `ebpf:"comm_inline_len"`
+	ExitIgnoreGroupDead *ebpf.Variable `ebpf:"exit_ignore_group_dead"`
+	FilterFlags         *ebpf.Variable `ebpf:"filter_flags"`
+	OwnTgid             *ebpf.Variable `ebpf:"own_tgid"`
+	UidInline           *ebpf.Variable `ebpf:"uid_inline"`
+	UidInlineLen        *ebpf.Variable `ebpf:"uid_inline_len"`
+	UnusedConnRecord    *ebpf.Variable `ebpf:"unused_conn_record"`
+	UnusedExecRecord    *ebpf.Variable `ebpf:"unused_exec_record"`
+	UnusedExitRecord    *ebpf.Variable `ebpf:"unused_exit_record"`
+	WakeupBytes         *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // tracePrograms contains all programs after they have been loaded into the kernel.

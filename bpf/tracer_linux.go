@@ -9,12 +9,14 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
 
 	"github.com/trawlsec/trawl/bpf/proccache"
 	"github.com/trawlsec/trawl/event"
@@ -28,20 +30,30 @@ const Supported = true
 // reader. Next is meant for one goroutine; Stats, SyncClock, Stop and
 // Close may be called from others.
 type Tracer struct {
-	coll    *ebpf.Collection
-	linkMu  sync.Mutex
-	links   []link.Link
-	rd      *ringbuf.Reader
-	rec     ringbuf.Record
-	dec     Decoder
-	offset  atomic.Int64
-	mode    Attach
-	owners  bool
-	latency time.Duration
-	procs   *proccache.Cache
-	self    proccache.Info // scratch for enrich: events alias it
-	parent  proccache.Info
-	closed  atomic.Bool
+	coll   *ebpf.Collection
+	linkMu sync.Mutex
+	links  []link.Link
+	rd     *ringbuf.Reader
+	rec    ringbuf.Record
+	// wait, when set, is the ring buffer map's descriptor in the Go
+	// runtime's netpoller: Next sleeps there between batches instead of in
+	// a blocking epoll_wait (see waitRing).
+	wait     *os.File
+	waitConn syscall.RawConn
+	waitFn   func(uintptr) bool // waitConn.Read's callback, made once
+	polls    int                // waitFn's calls in the current wait
+	stopping atomic.Bool        // Stop was called
+	drained  bool               // Next has returned ErrStopped
+	recvTime int64              // Unix ns the current batch was taken at, or 0
+	dec      Decoder
+	offset   atomic.Int64
+	mode     Attach
+	owners   bool
+	latency  time.Duration
+	procs    *proccache.Cache
+	self     proccache.Info // scratch for enrich: events alias it
+	parent   proccache.Info
+	closed   atomic.Bool
 }
 
 var (
@@ -157,11 +169,39 @@ func load(opts *Options, btf, owners bool) (_ *Tracer, err error) {
 		via = 1
 	}
 	set(traceVarAcceptViaSyscall, via)
+	var ignore uint8
+	if opts.ignoreGroupDead {
+		ignore = 1
+	}
+	set(traceVarExitIgnoreGroupDead, ignore)
 	var wakeup uint64
 	if opts.Latency > 0 {
 		wakeup = uint64(opts.RingBytes / 8)
 	}
 	set(traceVarWakeupBytes, wakeup)
+	f := &opts.Filter
+	if n := len(f.Comms); n <= filterInline {
+		var comms [filterInline][2]uint64
+		for i, c := range f.Comms {
+			var key [commLen]byte
+			copy(key[:], c)
+			comms[i] = [2]uint64{le.Uint64(key[:8]), le.Uint64(key[8:])}
+		}
+		set(traceVarCommInline, comms)
+		set(traceVarCommInlineLen, uint32(n))
+	}
+	if n := len(f.UIDs); n <= filterInline {
+		var uids [filterInline]uint32
+		copy(uids[:], f.UIDs)
+		set(traceVarUidInline, uids)
+		set(traceVarUidInlineLen, uint32(n))
+	}
+	if n := len(f.Cgroups); n <= filterInline {
+		var ids [filterInline]uint64
+		copy(ids[:], f.Cgroups)
+		set(traceVarCgroupInline, ids)
+		set(traceVarCgroupInlineLen, uint32(n))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -200,10 +240,46 @@ func load(opts *Options, btf, owners bool) (_ *Tracer, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot open the BPF ring buffer: %w", err)
 	}
-	if t.latency > 0 {
+	t.openWait(coll.Maps[traceMapEvents])
+	if t.wait == nil && t.latency > 0 {
 		t.rd.SetDeadline(time.Now().Add(t.latency))
 	}
 	return t, nil
+}
+
+// openWait puts a duplicate of the ring buffer map's descriptor into the
+// Go runtime's netpoller, so that Next can sleep between batches as a
+// parked goroutine. The ringbuf reader's own wait is a blocking
+// epoll_wait system call: a goroutine blocked in a system call keeps the
+// runtime's monitor thread waking every 20 µs to hand its P to another
+// thread, which cost more CPU than reading the records did. When the
+// descriptor cannot be polled that way, t.wait stays nil and Next falls
+// back on the reader's wait.
+func (t *Tracer) openWait(m *ebpf.Map) {
+	fd, err := unix.FcntlInt(uintptr(m.FD()), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	// O_NONBLOCK is what makes os.NewFile register the descriptor with
+	// the netpoller; BPF map operations ignore it.
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return
+	}
+	f := os.NewFile(uintptr(fd), "bpf ring buffer")
+	rc, err := f.SyscallConn()
+	if err != nil || f.SetReadDeadline(time.Time{}) != nil {
+		f.Close() // not in the netpoller: deadlines are unsupported
+		return
+	}
+	// Make the read deadline the reader's own: ReadInto never blocks.
+	t.rd.SetDeadline(time.Unix(1, 0))
+	t.wait, t.waitConn = f, rc
+	// The first call runs before sleeping, the next after a wakeup.
+	t.waitFn = func(uintptr) bool {
+		t.polls++
+		return t.polls > 1
+	}
 }
 
 func pick(btf bool, b, tp []program) []program {
@@ -213,21 +289,37 @@ func pick(btf bool, b, tp []program) []program {
 	return tp
 }
 
+// filterInline is FILTER_INLINE in trace.bpf.c: filter lists up to this
+// long are constants in the programs; longer ones go into the filter maps.
+const filterInline = 8
+
+// fillFilters puts the filter lists too long to be constants into the
+// filter maps.
 func fillFilters(coll *ebpf.Collection, f *Filter) error {
 	one := uint8(1)
-	for _, c := range f.Comms {
+	comms, uids, cgroups := f.Comms, f.UIDs, f.Cgroups
+	if len(comms) <= filterInline {
+		comms = nil
+	}
+	if len(uids) <= filterInline {
+		uids = nil
+	}
+	if len(cgroups) <= filterInline {
+		cgroups = nil
+	}
+	for _, c := range comms {
 		var key [commLen]byte
 		copy(key[:], c)
 		if err := coll.Maps[traceMapCommFilter].Put(key, one); err != nil {
 			return fmt.Errorf("cannot add comm %q to the filter: %w", c, err)
 		}
 	}
-	for _, u := range f.UIDs {
+	for _, u := range uids {
 		if err := coll.Maps[traceMapUidFilter].Put(u, one); err != nil {
 			return fmt.Errorf("cannot add uid %d to the filter: %w", u, err)
 		}
 	}
-	for _, id := range f.Cgroups {
+	for _, id := range cgroups {
 		if err := coll.Maps[traceMapCgroupFilter].Put(id, one); err != nil {
 			return fmt.Errorf("cannot add cgroup %d to the filter: %w", id, err)
 		}
@@ -246,15 +338,28 @@ func (t *Tracer) AcceptOwners() bool { return t.owners }
 // Next blocks until a record arrives, decodes it into ev (see
 // [Decoder.Decode]) and returns the record's size in bytes. ev's byte
 // slices alias the Tracer's record buffer and are valid until the next
-// call. A malformed record returns an error wrapping [ErrMalformed] and the
-// reader can go on. After Stop, Next returns the records still queued,
-// then [ErrStopped]; after Close, an error wrapping [os.ErrClosed]. It does
-// not allocate in steady state.
+// call. ev.RecvTime is when the reader woke to take the batch of records
+// this one came in (records wait in the ring buffer for up to
+// [Options.Latency] and are read in batches). A malformed record returns
+// an error wrapping [ErrMalformed] and the reader can go on. After Stop,
+// Next returns the records still queued, then [ErrStopped]; after Close, an
+// error wrapping [os.ErrClosed]. It does not allocate in steady state.
 func (t *Tracer) Next(ev *event.Event) (int, error) {
 	for {
 		err := t.rd.ReadInto(&t.rec)
 		if err == nil {
 			break
+		}
+		if t.wait != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+			// The ring buffer is empty.
+			if t.drained {
+				return 0, ErrStopped
+			}
+			if err := t.waitRing(); err != nil {
+				return 0, err
+			}
+			t.recvTime = 0 // a new batch
+			continue
 		}
 		if t.latency > 0 && errors.Is(err, os.ErrDeadlineExceeded) {
 			// The ring buffer is empty: sleep until the next poll, or
@@ -264,6 +369,7 @@ func (t *Tracer) Next(ev *event.Event) (int, error) {
 		}
 		switch {
 		case errors.Is(err, ringbuf.ErrFlushed):
+			t.drained = true
 			return 0, ErrStopped
 		case errors.Is(err, ringbuf.ErrClosed), errors.Is(err, os.ErrClosed):
 			return 0, fmt.Errorf("ebpf: %w", os.ErrClosed)
@@ -274,10 +380,41 @@ func (t *Tracer) Next(ev *event.Event) (int, error) {
 	if err := t.dec.Decode(ev, t.rec.RawSample); err != nil {
 		return len(t.rec.RawSample), err
 	}
+	// One clock read per batch; without the netpoller wait, batches are
+	// not seen, so one per record.
+	if t.recvTime == 0 || t.wait == nil {
+		t.recvTime = time.Now().UnixNano()
+	}
+	ev.RecvTime = t.recvTime
 	if t.procs != nil && ev.Kind == event.KindProcess {
 		t.enrich(&ev.Process, t.rec.RawSample)
 	}
 	return len(t.rec.RawSample), nil
+}
+
+// waitRing sleeps until the next poll (t.latency from now), or until the
+// kernel wakes the reader (when the ring buffer fills up, or for every
+// record when t.latency < 0), or until Stop or Close.
+func (t *Tracer) waitRing() error {
+	var deadline time.Time
+	if t.latency > 0 {
+		deadline = time.Now().Add(t.latency)
+	}
+	t.wait.SetReadDeadline(deadline)
+	// Stop sets its deadline after setting stopping: whichever deadline
+	// won, a Stop is seen here or ends the wait.
+	if t.stopping.Load() {
+		return nil
+	}
+	t.polls = 0
+	err := t.waitConn.Read(t.waitFn)
+	if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		return nil
+	}
+	if t.closed.Load() {
+		return fmt.Errorf("ebpf: %w", os.ErrClosed)
+	}
+	return fmt.Errorf("cannot wait for the BPF ring buffer: %w", err)
 }
 
 // enrich completes a decoded process event from the process cache and
@@ -324,6 +461,10 @@ func (t *Tracer) Stop() error {
 	t.linkMu.Unlock()
 	if err := t.rd.Flush(); err != nil {
 		errs = append(errs, fmt.Errorf("cannot flush the BPF ring buffer: %w", err))
+	}
+	if t.wait != nil {
+		t.stopping.Store(true)
+		t.wait.SetReadDeadline(time.Unix(1, 0)) // ends a wait in Next
 	}
 	return errors.Join(errs...)
 }
@@ -380,6 +521,9 @@ func (t *Tracer) Close() error {
 	}
 	t.links = nil
 	t.linkMu.Unlock()
+	if t.wait != nil {
+		t.wait.Close() // ends a wait in Next
+	}
 	if t.rd != nil {
 		if err := t.rd.Close(); err != nil {
 			errs = append(errs, err)

@@ -43,8 +43,11 @@ type EBPFInput struct {
 	pipe *pipeline
 	logf func(string, ...any)
 	tr   *bpf.Tracer // nil when the input is off
-	// names resolves user and group ids of process events, as for audit.
-	names *audit.Names
+	// names resolves user and group ids of process events, as for audit;
+	// user and group remember its last answer for a moment, since an exec
+	// and its exit, and most processes in a row, share their ids.
+	names       *audit.Names
+	user, group nameMemo
 
 	ringFull  *metrics.Counter
 	filtered  *metrics.Counter
@@ -66,6 +69,15 @@ func newEBPFInput(opts EBPFOptions, pipe *pipeline, led *ledger.Input, set *metr
 		untracked: set.GetOrCreateCounter(fmt.Sprintf(`trawl_ebpf_untracked_connections_total{input=%q}`, opts.Name)),
 	}
 	to := opts.Tracer
+	if to.Latency == 0 {
+		// Each batch read from the BPF ring buffer wakes the reader and
+		// then the framer, which on a 2-core VM costs about 170 µs of CPU
+		// whatever the batch holds: fewer, larger batches are most of
+		// what makes this input cheap. Frames are sealed max_latency
+		// after their first event anyway, so records may wait half of
+		// that in the ring buffer.
+		to.Latency = max(pipe.limits.MaxLatency/2, time.Millisecond)
+	}
 	if to.Processes == nil {
 		to.Processes = proccache.New(proccache.Options{})
 	}
@@ -153,17 +165,38 @@ func (in *EBPFInput) Run(ctx, hard context.Context) error {
 			}
 			return fmt.Errorf("input %s: %w", in.opts.Name, err)
 		}
-		now := time.Now()
-		ev.RecvTime = now.UnixNano()
 		if ev.Kind == event.KindProcess {
 			p := &ev.Process
-			p.UserName = in.names.User(p.UID, now)
-			p.GroupName = in.names.Group(p.GID, now)
+			p.UserName = in.user.get(p.UID, ev.RecvTime, in.names.User)
+			p.GroupName = in.group.get(p.GID, ev.RecvTime, in.names.Group)
 		}
 		if err := pr.Emit(hard, &ev, n); err != nil {
 			return nil // shutdown deadline passed while the ring was full
 		}
 	}
+}
+
+// nameMemo remembers one id's name from audit.Names for nameMemoFor.
+// Names itself checks its files every 10 s, under a lock taken twice per
+// call; two calls per event showed as about 5% of the collector's CPU in
+// an exec storm, where nearly every event has the ids of the one before.
+type nameMemo struct {
+	id    uint32
+	name  []byte
+	until int64 // Unix ns; 0 when empty
+}
+
+// nameMemoFor is how long a name is reused without asking Names again.
+const nameMemoFor = time.Second
+
+// get returns id's name at time now (Unix ns), from the memo or from
+// lookup.
+func (m *nameMemo) get(id uint32, now int64, lookup func(uint32, time.Time) []byte) []byte {
+	if id != m.id || now >= m.until || now < m.until-int64(nameMemoFor) {
+		m.id, m.name = id, lookup(id, time.Unix(0, now))
+		m.until = now + int64(nameMemoFor)
+	}
+	return m.name
 }
 
 // readStats copies the kernel-side counters into the ledger and metrics.

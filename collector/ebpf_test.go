@@ -21,6 +21,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"github.com/trawlsec/trawl/audit"
 	"github.com/trawlsec/trawl/bpf"
 	"github.com/trawlsec/trawl/config"
 	"github.com/trawlsec/trawl/event"
@@ -312,3 +313,51 @@ sinks: [{type: file, path: %q}]
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+
+// TestNameMemo checks the eBPF input's memo of user and group names: the
+// same id within nameMemoFor is answered without asking Names again;
+// another id, a later time, or a clock stepped back asks again. The memo
+// allocates nothing.
+func TestNameMemo(t *testing.T) {
+	calls := 0
+	names := map[uint32][]byte{0: []byte("root"), 1000: []byte("alice")}
+	lookup := func(id uint32, _ time.Time) []byte {
+		calls++
+		return names[id]
+	}
+	var m nameMemo
+	f := func(id uint32, now int64, want string, wantCalls int) {
+		t.Helper()
+		if got := m.get(id, now, lookup); string(got) != want || calls != wantCalls {
+			t.Fatalf("get(%d, %d) = %q after %d lookups, want %q after %d", id, now, got, calls, want, wantCalls)
+		}
+	}
+	const s = int64(time.Second)
+	f(0, 10*s, "root", 1)
+	f(0, 10*s+s/2, "root", 1)     // memoised
+	f(1000, 10*s+s/2, "alice", 2) // another id
+	f(1000, 11*s+s/2, "alice", 3) // expired
+	f(1000, 9*s, "alice", 4)      // the clock went back
+	f(7, 9*s, "", 5)              // no name
+	f(7, 9*s+1, "", 5)
+
+	dir := t.TempDir()
+	passwd, group := filepath.Join(dir, "passwd"), filepath.Join(dir, "group")
+	for file, text := range map[string]string{passwd: "root:x:0:0:root:/root:/bin/sh\n", group: "root:x:0:\n"} {
+		if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 50 calls 0.1s apart: the memo asks Names 5 times, within Names'
+	// own 10s between checks of its files (a reload allocates).
+	an := &audit.Names{PasswdFile: passwd, GroupFile: group}
+	now := time.Now().UnixNano()
+	if n := testing.AllocsPerRun(50, func() {
+		if string(m.get(0, now, an.User)) != "root" {
+			t.Fatal("root not found")
+		}
+		now += s / 10
+	}); n != 0 {
+		t.Fatalf("nameMemo.get allocates %v times", n)
+	}
+}

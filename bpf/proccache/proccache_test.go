@@ -178,3 +178,89 @@ func TestNoAllocs(t *testing.T) {
 		t.Fatalf("%v allocations per exec, lookup and exit", n)
 	}
 }
+
+// TestTableAgainstModel runs random execs, exits and lookups (of pids that
+// collide in the index, across evictions) on a small cache and on a plain
+// model of it (a list, oldest first), and compares the two after every
+// step: the same processes, known or not, in the same order.
+func TestTableAgainstModel(t *testing.T) {
+	const capacity, pids = 16, 40
+	c, _ := newTest(t, capacity)
+	type entry struct {
+		pid   uint32
+		start int64
+		known bool
+	}
+	var model []entry
+	at := func(pid uint32) int {
+		for i, e := range model {
+			if e.pid == pid {
+				return i
+			}
+		}
+		return -1
+	}
+	add := func(e entry) {
+		if len(model) == capacity {
+			model = model[1:]
+		}
+		model = append(model, e)
+	}
+	rnd := uint64(1)
+	next := func(n int) int {
+		rnd = rnd*6364136223846793005 + 1442695040888963407
+		return int(rnd>>33) % n
+	}
+	var info Info
+	for step := 0; step < 20000; step++ {
+		pid := uint32(1 + next(pids))
+		start := int64(1 + next(3))
+		switch op := next(3); op {
+		case 0:
+			c.Exec(pid, 1, start, 0, []byte("p"), []byte("/p"))
+			if i := at(pid); i >= 0 {
+				model[i] = entry{pid, start, true}
+			} else {
+				add(entry{pid, start, true})
+			}
+		case 1:
+			c.Exit(pid, start)
+			if i := at(pid); i >= 0 && model[i].start == start {
+				model = append(model[:i], model[i+1:]...)
+			}
+		case 2:
+			got := c.Lookup(pid, start, &info)
+			want := false
+			if i := at(pid); i >= 0 && model[i].start == start {
+				want = model[i].known
+			} else if i >= 0 {
+				model[i] = entry{pid, start, false} // /proc is empty: a negative entry
+			} else {
+				add(entry{pid, start, false})
+			}
+			if got != want {
+				t.Fatalf("step %d: Lookup(%d, %d) = %v, want %v", step, pid, start, got, want)
+			}
+		}
+		var table []entry
+		for i := c.oldest; i != none; i = c.slots[i].next {
+			s := &c.slots[i]
+			table = append(table, entry{s.PID, s.Start, s.known})
+			if pos, ok := c.find(s.PID); !ok || c.index[pos].slot-1 != i {
+				t.Fatalf("step %d: pid %d in slot %d is not indexed there", step, s.PID, i)
+			}
+		}
+		if fmt.Sprint(table) != fmt.Sprint(model) {
+			t.Fatalf("step %d: table %v, want %v", step, table, model)
+		}
+		indexed := 0
+		for _, e := range c.index {
+			if e.slot != 0 {
+				indexed++
+			}
+		}
+		if indexed != len(model) {
+			t.Fatalf("step %d: %d index entries for %d processes", step, indexed, len(model))
+		}
+	}
+}

@@ -189,7 +189,8 @@ struct proc_key {
 	__u32 _pad;
 };
 
-/* Processes already reported as exited (see handle_exit). */
+/* Processes already reported as exited, on kernels whose exit tracepoint
+   does not say which thread is the last (see handle_exit). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 4096);
@@ -240,34 +241,83 @@ static __always_inline void count(__u32 idx)
 		*v += 1; /* per-CPU: no atomics needed */
 }
 
+/* Short filter lists are constants instead of maps: comparing a few
+   values the verifier knows costs a fraction of a hash-map lookup (a
+   helper call, hashing, a bucket walk), which was a sixth of each process
+   program's run. User space fills either the list (its length set) or the
+   map. */
+#define FILTER_INLINE 8
+const volatile __u32 comm_inline_len = 0;
+const volatile __u64 comm_inline[FILTER_INLINE][2] = {}; /* comms as two words */
+const volatile __u32 uid_inline_len = 0;
+const volatile __u32 uid_inline[FILTER_INLINE] = {};
+const volatile __u32 cgroup_inline_len = 0;
+const volatile __u64 cgroup_inline[FILTER_INLINE] = {};
+
+/* in_comms reports whether comm (8-byte aligned) is in the comm filter. */
+static __always_inline bool in_comms(const char *comm)
+{
+	if (!comm_inline_len)
+		return bpf_map_lookup_elem(&comm_filter, comm) != NULL;
+	__u64 c0 = ((const __u64 *)comm)[0], c1 = ((const __u64 *)comm)[1];
+	bool hit = false;
+#pragma unroll
+	for (int i = 0; i < FILTER_INLINE; i++)
+		if (i < comm_inline_len && c0 == comm_inline[i][0] && c1 == comm_inline[i][1])
+			hit = true;
+	return hit;
+}
+
+static __always_inline bool in_uids(__u32 uid)
+{
+	if (!uid_inline_len)
+		return bpf_map_lookup_elem(&uid_filter, &uid) != NULL;
+	bool hit = false;
+#pragma unroll
+	for (int i = 0; i < FILTER_INLINE; i++)
+		if (i < uid_inline_len && uid == uid_inline[i])
+			hit = true;
+	return hit;
+}
+
+static __always_inline bool in_cgroups(__u64 cgid)
+{
+	if (!cgroup_inline_len)
+		return bpf_map_lookup_elem(&cgroup_filter, &cgid) != NULL;
+	bool hit = false;
+#pragma unroll
+	for (int i = 0; i < FILTER_INLINE; i++)
+		if (i < cgroup_inline_len && cgid == cgroup_inline[i])
+			hit = true;
+	return hit;
+}
+
 /* filtered reports whether a process's records are suppressed. comm must
-   be TASK_COMM_LEN bytes, zero-padded. */
+   be TASK_COMM_LEN bytes, zero-padded and 8-byte aligned. */
 static __always_inline bool filtered(__u32 tgid, __u32 uid, __u64 cgid, const char *comm)
 {
 	if ((filter_flags & FILTER_SELF) && tgid == own_tgid)
 		return true;
-	if (filter_flags & FILTER_BY_COMM) {
-		bool hit = bpf_map_lookup_elem(&comm_filter, comm) != NULL;
-		if (hit != !!(filter_flags & FILTER_COMM_ALLOW))
-			return true;
-	}
-	if (filter_flags & FILTER_BY_UID) {
-		bool hit = bpf_map_lookup_elem(&uid_filter, &uid) != NULL;
-		if (hit != !!(filter_flags & FILTER_UID_ALLOW))
-			return true;
-	}
-	if (filter_flags & FILTER_BY_CGROUP) {
-		bool hit = bpf_map_lookup_elem(&cgroup_filter, &cgid) != NULL;
-		if (hit != !!(filter_flags & FILTER_CGROUP_ALLOW))
-			return true;
-	}
+	if ((filter_flags & FILTER_BY_COMM) && in_comms(comm) != !!(filter_flags & FILTER_COMM_ALLOW))
+		return true;
+	if ((filter_flags & FILTER_BY_UID) && in_uids(uid) != !!(filter_flags & FILTER_UID_ALLOW))
+		return true;
+	if ((filter_flags & FILTER_BY_CGROUP) && in_cgroups(cgid) != !!(filter_flags & FILTER_CGROUP_ALLOW))
+		return true;
 	return false;
 }
 
-/* read_comm copies a task's comm zero-padded, so it can key comm_filter. */
-static __always_inline void read_comm(char *dst, struct task_struct *task)
+/* read_comm copies a task's comm zero-padded, so it can key comm_filter.
+   dst must be 8-byte aligned. tp_btf programs (btf set) load it directly:
+   two loads the verifier guards, instead of a helper call. */
+static __always_inline void read_comm(char *dst, struct task_struct *task, const bool btf)
 {
-	bpf_probe_read_kernel(dst, TASK_COMM_LEN, &task->comm);
+	if (btf) {
+		((__u64 *)dst)[0] = *(__u64 *)&task->comm[0];
+		((__u64 *)dst)[1] = *(__u64 *)&task->comm[8];
+	} else {
+		bpf_probe_read_kernel(dst, TASK_COMM_LEN, &task->comm);
+	}
 	/* The kernel pads comm with zeros when it sets it; make sure anyway,
 	   since a filter lookup compares all 16 bytes. */
 	bool end = false;
@@ -280,44 +330,89 @@ static __always_inline void read_comm(char *dst, struct task_struct *task)
 	}
 }
 
-static __always_inline __u32 task_loginuid(struct task_struct *task)
+/* The task fields exec and exit records share. */
+struct task_fields {
+	__u64 start_ns; /* the thread group leader's start */
+	__u32 ppid;
+	__u32 uid;
+	__u32 gid;
+};
+
+/* read_task reads what struct task_fields holds. In tp_btf programs (btf
+   set) task is a typed pointer and the fields are plain loads, which the
+   verifier turns into fault-safe ones; a classic tracepoint program reads
+   each through bpf_probe_read_kernel, a helper call apiece. The calls, not
+   the copying, are what a record costs: with the kernel's return-thunk
+   mitigations every call and return is several times dearer than a load. */
+static __always_inline void read_task(struct task_struct *task, struct task_fields *f, const bool btf)
 {
-	if (bpf_core_field_exists(task->loginuid))
-		return BPF_CORE_READ(task, loginuid.val);
-	return (__u32)-1;
+	if (btf) {
+		const struct cred *cred = task->cred;
+		struct task_struct *leader = task->group_leader;
+		struct task_struct *parent = task->real_parent;
+		f->uid = cred ? cred->uid.val : 0;
+		f->gid = cred ? cred->gid.val : 0;
+		f->start_ns = leader ? leader->start_time : 0;
+		f->ppid = parent ? parent->tgid : 0;
+	} else {
+		f->uid = BPF_CORE_READ(task, cred, uid.val);
+		f->gid = BPF_CORE_READ(task, cred, gid.val);
+		f->start_ns = BPF_CORE_READ(task, group_leader, start_time);
+		f->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	}
+}
+
+static __always_inline __u32 task_loginuid(struct task_struct *task, const bool btf)
+{
+	if (!bpf_core_field_exists(task->loginuid))
+		return (__u32)-1;
+	if (btf)
+		return task->loginuid.val;
+	return BPF_CORE_READ(task, loginuid.val);
 }
 
 /* ---- process exec ---- */
 
-static __always_inline int handle_exec(struct task_struct *task, const char *filename)
+static __always_inline int handle_exec(struct task_struct *task, const char *filename, const bool btf)
 {
 	__u32 zero = 0;
 	struct exec_record *r = bpf_map_lookup_elem(&exec_scratch, &zero);
 	if (!r)
 		return 0;
 
-	__u64 id = bpf_get_current_pid_tgid();
+	struct task_fields f;
+	read_task(task, &f, btf);
 	r->hdr.type = RECORD_EXEC;
 	r->hdr.flags = 0;
 	r->hdr._pad = 0;
-	r->hdr.pid = id >> 32;
-	r->hdr.ts = bpf_ktime_get_ns();
-	r->uid = BPF_CORE_READ(task, cred, uid.val);
-	r->gid = BPF_CORE_READ(task, cred, gid.val);
+	r->hdr.pid = bpf_get_current_pid_tgid() >> 32;
+	r->uid = f.uid;
+	r->gid = f.gid;
 	r->cgroup_id = bpf_get_current_cgroup_id();
-	read_comm(r->comm, task);
+	read_comm(r->comm, task, btf);
 	if (filtered(r->hdr.pid, r->uid, r->cgroup_id, r->comm)) {
 		count(STAT_FILTERED);
 		return 0;
 	}
-	r->ppid = BPF_CORE_READ(task, real_parent, tgid);
-	r->loginuid = task_loginuid(task);
-	r->start_ns = BPF_CORE_READ(task, group_leader, start_time);
-	r->parent_start_ns = BPF_CORE_READ(task, real_parent, group_leader, start_time);
+	r->hdr.ts = bpf_ktime_get_ns();
+	r->ppid = f.ppid;
+	r->loginuid = task_loginuid(task, btf);
+	r->start_ns = f.start_ns;
 
 	/* argv lives on the new process's stack, just written by execve. */
-	__u64 arg_start = BPF_CORE_READ(task, mm, arg_start);
-	__u64 arg_end = BPF_CORE_READ(task, mm, arg_end);
+	__u64 arg_start, arg_end;
+	if (btf) {
+		struct task_struct *parent = task->real_parent;
+		struct task_struct *pleader = parent ? parent->group_leader : NULL;
+		r->parent_start_ns = pleader ? pleader->start_time : 0;
+		struct mm_struct *mm = task->mm;
+		arg_start = mm ? mm->arg_start : 0;
+		arg_end = mm ? mm->arg_end : 0;
+	} else {
+		r->parent_start_ns = BPF_CORE_READ(task, real_parent, group_leader, start_time);
+		arg_start = BPF_CORE_READ(task, mm, arg_start);
+		arg_end = BPF_CORE_READ(task, mm, arg_end);
+	}
 	__u64 size = arg_end > arg_start ? arg_end - arg_start : 0;
 	r->args_size = size > 0xffffffff ? 0xffffffff : size;
 	__u32 args_len = size;
@@ -325,6 +420,7 @@ static __always_inline int handle_exec(struct task_struct *task, const char *fil
 		args_len = ARGS_MAX;
 		r->hdr.flags |= FLAG_ARGS_TRUNCATED;
 	}
+	/* The whole argument area in one read. */
 	if (args_len > 0 && bpf_probe_read_user(r->data, args_len & (2 * ARGS_MAX - 1), (void *)arg_start) < 0) {
 		args_len = 0;
 		r->hdr.flags |= FLAG_ARGS_FAULT;
@@ -354,7 +450,7 @@ static __always_inline int handle_exec(struct task_struct *task, const char *fil
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(exec_btf, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
-	return handle_exec(p, BPF_CORE_READ(bprm, filename));
+	return handle_exec(p, bprm->filename, true);
 }
 
 SEC("tracepoint/sched/sched_process_exec")
@@ -363,37 +459,65 @@ int exec_tp(struct trace_event_raw_sched_process_exec *ctx)
 	/* filename is a __data_loc: the low 16 bits are its offset in ctx. */
 	__u32 loc = BPF_CORE_READ(ctx, __data_loc_filename);
 	const char *filename = (const char *)ctx + (loc & 0xffff);
-	return handle_exec((struct task_struct *)bpf_get_current_task(), filename);
+	return handle_exec((struct task_struct *)bpf_get_current_task(), filename, false);
 }
 
 /* ---- process exit ---- */
 
-static __always_inline int handle_exit(struct task_struct *task)
+/* Tests set this to take the path of kernels whose exit tracepoint lacks
+   group_dead. */
+const volatile __u8 exit_ignore_group_dead = 0;
+
+/* The kernel passes the tracepoint whether the exiting thread is its
+   process's last (group_dead) since Linux 6.16. */
+#define EXIT_HAS_GROUP_DEAD \
+	(!exit_ignore_group_dead && bpf_core_field_exists(struct trace_event_raw_sched_process_exit, group_dead))
+
+/* handle_exit reports a process's exit. group_dead is 1 when the exiting
+   thread is the process's last, 0 when not, and -1 when the kernel does
+   not say. */
+static __always_inline int handle_exit(struct task_struct *task, int group_dead, const bool btf)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	/* Kernel threads never exec; their exits are noise. */
-	if (BPF_CORE_READ(task, flags) & PF_KTHREAD)
-		return 0;
 	/* One record per process: when its last thread exits. */
-	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+	if (group_dead == 0)
 		return 0;
-	char comm[TASK_COMM_LEN];
-	read_comm(comm, task);
-	__u32 uid = BPF_CORE_READ(task, cred, uid.val);
+	/* Kernel threads never exec; their exits are noise. */
+	if ((btf ? task->flags : BPF_CORE_READ(task, flags)) & PF_KTHREAD)
+		return 0;
+	if (group_dead < 0) {
+		/* Older kernels: the live count has dropped by now. */
+		int live;
+		if (btf) {
+			struct signal_struct *sig = task->signal;
+			live = sig ? sig->live.counter : 0;
+		} else {
+			live = BPF_CORE_READ(task, signal, live.counter);
+		}
+		if (live != 0)
+			return 0;
+	}
+	__u64 id = bpf_get_current_pid_tgid();
+	char comm[TASK_COMM_LEN] __attribute__((aligned(8)));
+	read_comm(comm, task, btf);
+	struct task_fields f;
+	read_task(task, &f, btf);
 	__u64 cgid = bpf_get_current_cgroup_id();
-	if (filtered(id >> 32, uid, cgid, comm)) {
+	if (filtered(id >> 32, f.uid, cgid, comm)) {
 		count(STAT_FILTERED);
 		return 0;
 	}
-	/* Threads exiting together may all see live == 0 by the time they
-	   get here: the first to claim the process in exited reports it. */
-	struct proc_key key = {
-		.start_ns = BPF_CORE_READ(task, group_leader, start_time),
-		.tgid = id >> 32,
-	};
-	__u8 one = 1;
-	if (bpf_map_update_elem(&exited, &key, &one, BPF_NOEXIST) != 0)
-		return 0;
+	if (group_dead < 0) {
+		/* Threads exiting together may all see live == 0 by the time
+		   they get here: the first to claim the process in exited
+		   reports it. With group_dead the kernel names one thread. */
+		struct proc_key key = {
+			.start_ns = f.start_ns,
+			.tgid = id >> 32,
+		};
+		__u8 one = 1;
+		if (bpf_map_update_elem(&exited, &key, &one, BPF_NOEXIST) != 0)
+			return 0;
+	}
 
 	/* Filter before reserving: a discarded record without a wakeup would
 	   leave the reader asleep behind it. */
@@ -407,13 +531,13 @@ static __always_inline int handle_exit(struct task_struct *task)
 	r->hdr._pad = 0;
 	r->hdr.pid = id >> 32;
 	r->hdr.ts = bpf_ktime_get_ns();
-	r->uid = uid;
-	r->gid = BPF_CORE_READ(task, cred, gid.val);
+	r->uid = f.uid;
+	r->gid = f.gid;
 	r->cgroup_id = cgid;
 	__builtin_memcpy(r->comm, comm, TASK_COMM_LEN);
-	r->ppid = BPF_CORE_READ(task, real_parent, tgid);
-	r->exit_code = BPF_CORE_READ(task, exit_code);
-	r->start_ns = key.start_ns;
+	r->ppid = f.ppid;
+	r->exit_code = btf ? task->exit_code : BPF_CORE_READ(task, exit_code);
+	r->start_ns = f.start_ns;
 	bpf_ringbuf_submit(r, submit_flags());
 	return 0;
 }
@@ -421,13 +545,21 @@ static __always_inline int handle_exit(struct task_struct *task)
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(exit_btf, struct task_struct *p)
 {
-	return handle_exit(p);
+	int group_dead = -1;
+	/* ctx[1] exists only where the tracepoint has the argument; the
+	   verifier never sees the load on older kernels. */
+	if (EXIT_HAS_GROUP_DEAD)
+		group_dead = (__u8)ctx[1] != 0;
+	return handle_exit(p, group_dead, true);
 }
 
 SEC("tracepoint/sched/sched_process_exit")
-int exit_tp(void *ctx)
+int exit_tp(struct trace_event_raw_sched_process_exit *ctx)
 {
-	return handle_exit((struct task_struct *)bpf_get_current_task());
+	int group_dead = -1;
+	if (EXIT_HAS_GROUP_DEAD)
+		group_dead = ctx->group_dead != 0;
+	return handle_exit((struct task_struct *)bpf_get_current_task(), group_dead, false);
 }
 
 /* ---- TCP connections ---- */
@@ -499,7 +631,7 @@ static __always_inline bool own(struct conn_info *info)
 	info->pid = bpf_get_current_pid_tgid() >> 32;
 	info->uid = bpf_get_current_uid_gid();
 	info->cgroup_id = bpf_get_current_cgroup_id();
-	read_comm(info->comm, task);
+	read_comm(info->comm, task, false);
 	info->owned = 1;
 	return filtered(info->pid, info->uid, info->cgroup_id, info->comm);
 }
