@@ -23,8 +23,8 @@ type NetflowOptions struct {
 	Listen     string
 	Sockets    int
 	ReadBuffer int
-	// NoGRO turns UDP generic receive offload off (udp.Options.NoGRO).
-	NoGRO bool
+	// GRO turns UDP generic receive offload on (udp.Options.GRO).
+	GRO   bool
 	SFlow bool
 }
 
@@ -78,7 +78,7 @@ type netflowWorker struct {
 }
 
 func newNetflowInput(opts NetflowOptions, pipe *pipeline, led *ledger.Input, tmpl *flow.Templates, set *metrics.Set, logf func(string, ...any)) (*NetflowInput, error) {
-	ln, err := udp.Listen(udp.Options{Addr: opts.Listen, Sockets: opts.Sockets, ReadBuffer: opts.ReadBuffer, NoGRO: opts.NoGRO, Logf: logf})
+	ln, err := udp.Listen(udp.Options{Addr: opts.Listen, Sockets: opts.Sockets, ReadBuffer: opts.ReadBuffer, GRO: opts.GRO, Logf: logf})
 	if err != nil {
 		return nil, fmt.Errorf("input %q: %w", opts.Name, err)
 	}

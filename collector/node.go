@@ -173,7 +173,7 @@ func New(cfg *config.Config, logger *log.Logger) (*Node, error) {
 				Listen:     in.Listen,
 				Sockets:    in.Sockets,
 				ReadBuffer: int(in.ReadBuffer),
-				NoGRO:      in.GRO != nil && !*in.GRO,
+				GRO:        in.GRO != nil && *in.GRO,
 				SFlow:      in.Type == config.InputSFlow,
 			}, pipe, leds[name], n.templates, n.set, n.logf)
 			if err != nil {

@@ -76,11 +76,11 @@ type SyslogOptions struct {
 	TLS *TLSFiles
 	// Parser holds the time zones of RFC 3164 timestamps.
 	Parser syslog.Options
-	// Sockets, ReadBuffer and NoGRO configure the UDP sockets (see
+	// Sockets, ReadBuffer and GRO configure the UDP sockets (see
 	// udp.Options).
 	Sockets    int
 	ReadBuffer int
-	NoGRO      bool
+	GRO        bool
 }
 
 // syslogInput is what the node keeps of a syslog input besides [input].
@@ -182,7 +182,7 @@ func syslogOptionsFrom(name string, in config.Input, grace time.Duration) (Syslo
 		Parser:          syslog.Options{Location: loc, Zones: zones},
 		Sockets:         in.Sockets,
 		ReadBuffer:      int(in.ReadBuffer),
-		NoGRO:           in.GRO != nil && !*in.GRO,
+		GRO:             in.GRO != nil && *in.GRO,
 	}
 	if in.Type == config.InputRELP {
 		o.Protocol = SyslogRELP
@@ -229,7 +229,7 @@ func newSyslogUDP(b *syslogBase) (*SyslogUDPInput, error) {
 		Batch:       batch,
 		MaxDatagram: maxDgram,
 		ReadBuffer:  b.opts.ReadBuffer,
-		NoGRO:       b.opts.NoGRO,
+		GRO:         b.opts.GRO,
 		Logf:        b.logf,
 	})
 	if err != nil {

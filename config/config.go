@@ -150,8 +150,9 @@ type Input struct {
 	// default 32MiB).
 	ReadBuffer Size `yaml:"read_buffer"`
 	// GRO turns on UDP generic receive offload on the UDP sockets (netflow,
-	// syslog over UDP; default true): the kernel hands over a sender's
-	// datagrams several to a buffer.
+	// syslog over UDP; default false): the kernel hands over a sender's
+	// datagrams several to a buffer, but counts a dropped buffer as one
+	// drop, so socket_overflow becomes an estimate.
 	GRO *bool `yaml:"gro"`
 
 	// Protocol is the transport of a syslog input: udp, tcp, tls or unix
@@ -517,8 +518,7 @@ func (c *Config) applyDefaults() {
 			}
 		}
 		if in.usesUDP() && in.GRO == nil {
-			on := true
-			in.GRO = &on
+			in.GRO = new(bool)
 		}
 		if in.Type == InputApp {
 			if in.Listen == "" {

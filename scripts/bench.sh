@@ -6,7 +6,8 @@
 #     decoders vs goflow2, parsers vs go-syslog, end to end) and, as root,
 #     the exec storm under auditd, trawl's audit input and its eBPF input;
 #  2. syslog collectors side by side: trawl, rsyslog, syslog-ng over UDP,
-#     TCP and RELP (scripts/bench-syslog.sh);
+#     TCP and RELP (scripts/bench-syslog.sh), and the UDP steps again with
+#     trawl's opt-in UDP GRO (gro: true);
 #  3. flow collectors side by side: trawl, goflow2 (protobuf and JSON),
 #     nfcapd/sfcapd, nfacctd/sfacctd over NetFlow v5, v9, IPFIX and sFlow
 #     (scripts/bench-flows.sh);
@@ -34,9 +35,9 @@ if [ "$long" = 1 ]; then
 	kafkaargs=(--long -reps 3)
 else
 	bt=${BENCHTIME:-300ms}
-	syslogargs=(-quiet 20s)
+	syslogargs=(-quiet 20s -udp-rates 100k,200k,400k,600k,800k,1M,1.2M,1.6M)
 	flowargs=(-rates 200k,400k,800k,1.6M,3.2M -step 1s)
-	kafkaargs=(-rates 100k,200k,400k,600k -step 2s)
+	kafkaargs=(-formats v5 -rates 100k,200k,400k -step 2s)
 	export KAFKA_SINK_BENCHTIME=${KAFKA_SINK_BENCHTIME:-1x}
 fi
 part() { echo "== $1 ($((SECONDS - t0)) s)" >&2; }
@@ -63,6 +64,8 @@ go run ./bench/cmd/benchreport -json "bench/results/packages-$ts.json" <"$raw" >
 
 part "syslog collectors"
 ./scripts/bench-syslog.sh -stamp "$ts" "${syslogargs[@]}" >/dev/null
+# The same UDP steps with trawl's opt-in UDP GRO (docs/syslog-inputs.md).
+./scripts/bench-syslog.sh -stamp "$ts-gro" -protos udp -profile=false -trawl-gro "${syslogargs[@]}" >/dev/null
 part "flow collectors"
 ./scripts/bench-flows.sh -stamp "$ts" "${flowargs[@]}" >/dev/null
 part "Kafka"
@@ -73,8 +76,8 @@ sum=bench/results/summary-$ts.md
 {
 	echo "# make bench, $ts ($((SECONDS - t0)) s$([ "$long" = 1 ] && echo ", long"))"
 	echo
-	for f in syslog flows kafka packages; do
-		md=bench/results/$f-$ts.md
+	for f in syslog-$ts syslog-$ts-gro flows-$ts kafka-$ts packages-$ts; do
+		md=bench/results/$f.md
 		echo "## $f"
 		echo
 		if [ -f "$md" ]; then cat "$md"; else echo "(no $md: that part failed, see its output above)"; fi

@@ -120,11 +120,11 @@ func TestReceiveGRO(t *testing.T) {
 		{"gro-cut", false, 100, 100, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			l := listen(t, Options{Addr: "127.0.0.1:0", Sockets: 1, Batch: 4, NoGRO: tc.noGRO, MaxDatagram: tc.maxDatagram})
+			l := listen(t, Options{Addr: "127.0.0.1:0", Sockets: 1, Batch: 4, GRO: !tc.noGRO, MaxDatagram: tc.maxDatagram})
 			if st := l.Stats(); !tc.noGRO && st.GRO != 1 {
 				t.Skipf("skipping: this kernel refused UDP_GRO (Linux 5.0+ needed): %+v", st)
 			} else if tc.noGRO && st.GRO != 0 {
-				t.Fatalf("NoGRO listener reports %d GRO sockets", st.GRO)
+				t.Fatalf("listener without GRO reports %d GRO sockets", st.GRO)
 			}
 			got := collect(t, l)
 			c := gsoConn(t, l)
@@ -194,7 +194,7 @@ func TestGROSegment(t *testing.T) {
 // splitting included.
 func TestReceiveGROAllocs(t *testing.T) {
 	const runs = 50
-	l := listen(t, Options{Addr: "127.0.0.1:0", Sockets: 1, Batch: 1})
+	l := listen(t, Options{Addr: "127.0.0.1:0", Sockets: 1, Batch: 1, GRO: true})
 	if l.Stats().GRO != 1 {
 		t.Skip("skipping: this kernel refused UDP_GRO (Linux 5.0+ needed)")
 	}
@@ -229,7 +229,7 @@ func TestReceiveGROAllocs(t *testing.T) {
 // Overflow must scale those to datagrams so that what was read plus what
 // was counted lost is what was sent.
 func TestOverflowGRO(t *testing.T) {
-	l := listen(t, Options{Addr: "127.0.0.1:0", Sockets: 1, Batch: 8, ReadBuffer: 256 << 10})
+	l := listen(t, Options{Addr: "127.0.0.1:0", Sockets: 1, Batch: 8, ReadBuffer: 256 << 10, GRO: true})
 	if l.Stats().GRO != 1 {
 		t.Skip("skipping: this kernel refused UDP_GRO (Linux 5.0+ needed)")
 	}

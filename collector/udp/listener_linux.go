@@ -93,8 +93,8 @@ type counters struct {
 	mu    sync.Mutex
 	drops uint64
 	lost  uint64
-	// perBuffer is the mean datagrams per buffer of the last read, which
-	// scales drops to datagrams (GRO; 1 without).
+	// perBuffer is the datagrams in the last buffer read, which scales
+	// the drops not yet reported with a buffer (GRO; 1 without).
 	perBuffer atomic.Uint64
 	// closedDrops is SO_MEMINFO's drop counter read just before Close,
 	// with bit 32 set once read: after Close it can no longer be asked.
@@ -209,7 +209,7 @@ func (r *reader) setup(fd int) error {
 	}
 	// Kernels before 5.0 refuse UDP_GRO: they deliver datagram by
 	// datagram, which the plain path handles.
-	r.gro = !o.NoGRO && unix.SetsockoptInt(fd, unix.SOL_UDP, unix.UDP_GRO, 1) == nil
+	r.gro = o.GRO && unix.SetsockoptInt(fd, unix.SOL_UDP, unix.UDP_GRO, 1) == nil
 	forced := !o.noForce && unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, o.ReadBuffer) == nil
 	if !forced {
 		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, o.ReadBuffer); err != nil {
@@ -350,7 +350,8 @@ func (r *reader) resetMsg(i int) {
 func (r *reader) deliver(h Handler) {
 	limit := r.l.opts.MaxDatagram
 	ctrl := unsafe.Slice((*byte)(unsafe.Pointer(&r.ctrl[0])), len(r.ctrl)*8)
-	var datagrams, bytes, truncated, coalesced uint64
+	var datagrams, bytes, truncated, coalesced, lost uint64
+	last := uint64(1) // datagrams in the last buffer
 	drops := r.drops
 	k := 0
 	add := func(p []byte, from netip.AddrPort, cut bool) {
@@ -378,13 +379,14 @@ func (r *reader) deliver(h Handler) {
 		data := r.buf[i*r.slot : i*r.slot+n]
 		from := addrPort(&r.names[i], m.Hdr.Namelen)
 		cut := m.Hdr.Flags&unix.MSG_TRUNC != 0
-		seg := 0
+		seg, dropped := 0, uint64(0)
 		if m.Hdr.Controllen > 0 {
 			c := ctrl[i*ctrlSize : i*ctrlSize+min(int(m.Hdr.Controllen), ctrlSize)]
 			if v, ok := rxqOvfl(c); ok {
 				// v is the socket's cumulative drop count when this
-				// datagram was queued.
-				drops = extend(drops, v)
+				// buffer was queued.
+				next := extend(drops, v)
+				dropped, drops = next-drops, next
 			}
 			if r.gro {
 				seg = groSegment(c)
@@ -403,26 +405,27 @@ func (r *reader) deliver(h Handler) {
 		}
 		add(data, from, cut)
 		datagrams += in
+		// With GRO the kernel counts a dropped buffer once, however many
+		// datagrams it held. The buffer queued right after the drops
+		// most likely came from the same burst of the same sender, so
+		// its size scales them: an estimate (exact when the buffers
+		// have one size, and without GRO).
+		lost += dropped * in
+		last = in
 		r.resetMsg(i)
 	}
 	if k > 0 {
 		h(r.batch[:k])
 	}
 	if drops != r.drops {
-		// With GRO the kernel counts a dropped buffer once, however many
-		// datagrams it held. The buffers read right after it come from
-		// the same senders, so their mean scales the drop: an estimate,
-		// a little low when a full queue still admits the smaller
-		// buffers of a mix (measured 1.5-6% below the true loss at 2×
-		// overload with a GSO sender's 1-64 datagram buffers).
-		r.lost += (drops - r.drops) * datagrams / uint64(r.n)
+		r.lost += lost
 		r.drops = drops
 		r.c.mu.Lock()
 		r.c.drops, r.c.lost = drops, r.lost
 		r.c.mu.Unlock()
 	}
 	if r.gro {
-		r.c.perBuffer.Store(datagrams / uint64(r.n))
+		r.c.perBuffer.Store(last)
 	}
 	r.c.datagrams.Add(datagrams)
 	r.c.bytes.Add(bytes)

@@ -14,8 +14,8 @@
 // with SO_MEMINFO for drops no later datagram has reported yet). It belongs
 // in the ledger as upstream_lost{cause="socket_overflow"}.
 //
-// Each socket also enables UDP generic receive offload (UDP_GRO, Linux 5.0+)
-// unless [Options].NoGRO is set: the kernel may then hand over many
+// With [Options].GRO each socket also enables UDP generic receive offload
+// (UDP_GRO, Linux 5.0+): the kernel may then hand over many
 // datagrams of one sender in one buffer, with their common size in a control
 // message, which saves the per-datagram trip through the socket layer, and
 // the listener splits it back into the datagrams, in order. A sender's GSO
@@ -86,10 +86,12 @@ type Options struct {
 	// only the pages it fills, so uncoalesced small datagrams keep resident
 	// memory low).
 	MaxDatagram int
-	// NoGRO leaves UDP_GRO off, so the kernel delivers every datagram on
-	// its own, as without it before Linux 5.0 (where Listen falls back to
-	// that by itself).
-	NoGRO bool
+	// GRO turns UDP_GRO on (Linux 5.0+; older kernels refuse it and get
+	// every datagram on its own, as without it). It saves most of the
+	// kernel's per-datagram cost for senders that send runs of equal-size
+	// datagrams, but makes [Stats].Overflow an estimate, so it is off by
+	// default.
+	GRO bool
 	// ReadBuffer is the SO_RCVBUF asked for per socket, in bytes. Listen
 	// first tries SO_RCVBUFFORCE, which ignores net.core.rmem_max but needs
 	// CAP_NET_ADMIN, then SO_RCVBUF, which the kernel caps at rmem_max; when

@@ -162,16 +162,18 @@ type Summary struct {
 
 // Report is the JSON file.
 type Report struct {
-	Time      time.Time `json:"time"`
-	Machine   Machine   `json:"machine"`
-	Command   string    `json:"command"`
-	Long      bool      `json:"long"`
-	StepSec   float64   `json:"step_s"`
-	Streams   int       `json:"streams"`
-	Size      int       `json:"message_bytes"`
-	Format    string    `json:"format"`
-	Framing   string    `json:"tcp_framing"`
-	UDPGSO    bool      `json:"udp_gso"`
+	Time    time.Time `json:"time"`
+	Machine Machine   `json:"machine"`
+	Command string    `json:"command"`
+	Long    bool      `json:"long"`
+	StepSec float64   `json:"step_s"`
+	Streams int       `json:"streams"`
+	Size    int       `json:"message_bytes"`
+	Format  string    `json:"format"`
+	Framing string    `json:"tcp_framing"`
+	UDPGSO  bool      `json:"udp_gso"`
+	// TrawlGRO: trawl's UDP input ran with gro: true.
+	TrawlGRO  bool      `json:"trawl_gro,omitempty"`
 	UDPRates  []float64 `json:"udp_rates"`
 	TCPRates  []float64 `json:"tcp_rates"`
 	RELPRates []float64 `json:"relp_rates,omitempty"`
@@ -226,6 +228,7 @@ func main() {
 		stopLoss = flag.Float64("stop-loss", 2, "stop stepping a tool up once a UDP step loses more than this %")
 		rcvbuf   = flag.Int("rcvbuf", 32<<20, "UDP receive buffer asked of every tool, bytes")
 		rmemMax  = flag.Int("rmem-max", 32<<20, "as root, raise net.core.rmem_max to at least this for the run (restored after), so the peers get the buffer trawl forces; 0 = leave it")
+		trawlGRO = flag.Bool("trawl-gro", false, "run trawl's UDP input with gro: true (UDP generic receive offload; its loss count becomes an estimate)")
 		noGSO    = flag.Bool("no-gso", false, "send every UDP datagram as its own packet (by default the sender uses UDP GSO, which makes the same datagrams for a fifth of the CPU)")
 		quiet    = flag.Duration("quiet", 2*time.Minute, "before each step wait up to this long for other processes to use < 0.25 cores, and run a step they disturbed once more (0 = neither)")
 		profile  = flag.Bool("profile", true, "take trawl's CPU profile at its limit for each protocol")
@@ -289,7 +292,7 @@ func main() {
 		fatal(err)
 	}
 	all := map[string]func() (tool, error){
-		"trawl":   func() (tool, error) { return &trawlTool{bin: *trawlBin}, nil },
+		"trawl":   func() (tool, error) { return &trawlTool{bin: *trawlBin, gro: *trawlGRO}, nil },
 		"rsyslog": func() (tool, error) { _, err := peer.Rsyslogd(); return newRsyslog(), err },
 		"syslog-ng": func() (tool, error) {
 			s, err := peer.FindSyslogNG(root)
@@ -328,7 +331,7 @@ func main() {
 	}
 
 	rep := &Report{Time: time.Now().UTC(), Machine: machine(*trawlBin, root), Command: strings.Join(os.Args, " "), Long: *long,
-		StepSec: step.Seconds(), Streams: *streams, Size: *size, Format: msgFormat.String(), Framing: fr.String(), UDPGSO: !*noGSO,
+		StepSec: step.Seconds(), Streams: *streams, Size: *size, Format: msgFormat.String(), Framing: fr.String(), UDPGSO: !*noGSO, TrawlGRO: *trawlGRO,
 		UDPRates: udpList, TCPRates: tcpList}
 	if slices.Contains(protoNames, "relp") {
 		rep.RELPRates, rep.RELPWindow = relpList, *window

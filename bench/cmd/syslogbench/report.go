@@ -145,6 +145,9 @@ func writeMarkdown(w io.Writer, rep *Report) {
 	}
 	fmt.Fprintf(w, "%d-byte %s messages from %d sender streams (UDP: %s, one socket each; TCP: one connection each, %s framing%s); %g s steps.\n",
 		rep.Size, rep.Format, rep.Streams, udp, rep.Framing, relpText, rep.StepSec)
+	if rep.TrawlGRO {
+		fmt.Fprintln(w, "trawl's UDP input ran with `gro: true` (UDP generic receive offload; not the default): its socket_overflow count is an estimate.")
+	}
 	if m.Versions != "" {
 		fmt.Fprintf(w, "Versions: %s.\n", m.Versions)
 	}

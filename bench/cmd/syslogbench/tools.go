@@ -66,6 +66,7 @@ func waitListening(p *peer.Proc, e *env) error {
 type trawlTool struct {
 	bin  string
 	http string
+	gro  bool // gro: true on a UDP input
 }
 
 func (t *trawlTool) Start(ctx context.Context, e *env) (*peer.Proc, error) {
@@ -86,6 +87,9 @@ func (t *trawlTool) Start(ctx context.Context, e *env) (*peer.Proc, error) {
 		filepath.Join(e.dir, "data"), t.http, in, e.addr())
 	if !e.tcp {
 		cfg += fmt.Sprintf("    read_buffer: %d\n", e.rcvbuf)
+		if t.gro && !e.relp {
+			cfg += "    gro: true\n"
+		}
 	}
 	path := filepath.Join(e.dir, "trawl.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
