@@ -375,3 +375,22 @@ func RepoRoot() (string, error) {
 		dir = parent
 	}
 }
+
+// FreePort returns a port that was free on 127.0.0.1 for network "udp" or
+// "tcp" a moment ago, for a collector under test to bind.
+func FreePort(network string) (int, error) {
+	if network == "udp" {
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			return 0, err
+		}
+		defer c.Close()
+		return c.LocalAddr().(*net.UDPAddr).Port, nil
+	}
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

@@ -582,7 +582,11 @@ func (r *runner) run(ctx context.Context, t tool, name, proto string, rep int, r
 	// A port found free may be taken by someone else before the tool
 	// binds it: try another.
 	for try := 0; ; try++ {
-		if e.port, err = freePort(!e.tcp); err != nil {
+		network := "udp"
+		if e.tcp {
+			network = "tcp"
+		}
+		if e.port, err = peer.FreePort(network); err != nil {
 			st.Error = err.Error()
 			return st
 		}

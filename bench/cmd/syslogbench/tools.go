@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -70,7 +69,7 @@ type trawlTool struct {
 }
 
 func (t *trawlTool) Start(ctx context.Context, e *env) (*peer.Proc, error) {
-	hp, err := freePort(false)
+	hp, err := peer.FreePort("tcp")
 	if err != nil {
 		return nil, err
 	}
@@ -357,22 +356,4 @@ func newSyslogNG(s *peer.SyslogNG) *fileTool {
 	return &fileTool{name: "syslog-ng", start: func(e *env, out string) (*peer.Proc, error) {
 		return s.Start(e.dir, peer.SyslogNGBench(peer.BenchConfig{Dir: e.dir, Port: e.port, TCP: e.tcp, Out: out, Threads: e.threads, ReadBuffer: e.rcvbuf, OctetCounted: e.octet}))
 	}}
-}
-
-// freePort returns a loopback port that was free a moment ago.
-func freePort(udp bool) (int, error) {
-	if udp {
-		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			return 0, err
-		}
-		defer c.Close()
-		return c.LocalAddr().(*net.UDPAddr).Port, nil
-	}
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/trawlsec/trawl/bench/gen"
+	"github.com/trawlsec/trawl/bench/peer"
 )
 
 // collector is one tool under test, started fresh for every step.
@@ -38,25 +39,6 @@ type collector interface {
 	Signal() os.Signal
 	// Count counts the flows the tool stored under dir, after it stopped.
 	Count(ctx context.Context, dir string, st *Step) (uint64, error)
-}
-
-// freePort returns a port that was free on 127.0.0.1 for network "udp"
-// or "tcp" a moment ago.
-func freePort(network string) (int, error) {
-	if network == "udp" {
-		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			return 0, err
-		}
-		defer c.Close()
-		return c.LocalAddr().(*net.UDPAddr).Port, nil
-	}
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // waitUDPBound waits until something holds 127.0.0.1:port: a plain bind
@@ -93,7 +75,7 @@ type trawlTool struct {
 func (t *trawlTool) Supports(gen.Format) bool { return true }
 
 func (t *trawlTool) Start(ctx context.Context, f gen.Format, port int, dir string) (*exec.Cmd, error) {
-	hp, err := freePort("tcp")
+	hp, err := peer.FreePort("tcp")
 	if err != nil {
 		return nil, err
 	}
@@ -228,7 +210,7 @@ type goflow2Tool struct {
 func (g *goflow2Tool) Supports(gen.Format) bool { return true }
 
 func (g *goflow2Tool) Start(ctx context.Context, f gen.Format, port int, dir string) (*exec.Cmd, error) {
-	hp, err := freePort("tcp")
+	hp, err := peer.FreePort("tcp")
 	if err != nil {
 		return nil, err
 	}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/trawlsec/trawl/bench/gen"
 	"github.com/trawlsec/trawl/bench/host"
+	"github.com/trawlsec/trawl/bench/peer"
 )
 
 // The -kafka mode: every collector produces its flows to one Kafka broker
@@ -382,7 +383,7 @@ func (p *offsetPoller) reached(final uint64) time.Time {
 
 // startKafkaTool builds the command of one tool producing to topic.
 func (km *kafkaMode) startKafkaTool(tool string, port int, dir, topic string) (cmd *exec.Cmd, httpAddr string, err error) {
-	hp, err := freePort("tcp")
+	hp, err := peer.FreePort("tcp")
 	if err != nil {
 		return nil, "", err
 	}
@@ -605,7 +606,7 @@ func runKafkaStep(ctx context.Context, km *kafkaMode, tool string, f gen.Format,
 		return st
 	}
 	defer km.deleteTopic(kc.Topic)
-	port, err := freePort("udp")
+	port, err := peer.FreePort("udp")
 	if err != nil {
 		st.Error = err.Error()
 		return st

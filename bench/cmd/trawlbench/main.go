@@ -41,6 +41,7 @@ import (
 
 	"github.com/trawlsec/trawl/bench/gen"
 	"github.com/trawlsec/trawl/bench/host"
+	"github.com/trawlsec/trawl/bench/peer"
 )
 
 // Step is one run of one tool at one offered rate.
@@ -594,7 +595,7 @@ func startCollector(ctx context.Context, c collector, name string, f gen.Format,
 
 // startOnce is one attempt of startCollector.
 func startOnce(ctx context.Context, c collector, name string, f gen.Format, dir string) (*started, error) {
-	port, err := freePort("udp")
+	port, err := peer.FreePort("udp")
 	if err != nil {
 		return nil, err
 	}
