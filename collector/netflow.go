@@ -23,8 +23,10 @@ type NetflowOptions struct {
 	Listen     string
 	Sockets    int
 	ReadBuffer int
-	// GRO turns UDP generic receive offload on (udp.Options.GRO).
+	// GRO turns UDP generic receive offload on (udp.Options.GRO), and
+	// Drops counts the kernel's drops exactly with it (udp.Options.Drops).
 	GRO   bool
+	Drops func(port uint16) (udp.DropCounter, error)
 	SFlow bool
 }
 
@@ -78,7 +80,7 @@ type netflowWorker struct {
 }
 
 func newNetflowInput(opts NetflowOptions, pipe *pipeline, led *ledger.Input, tmpl *flow.Templates, set *metrics.Set, logf func(string, ...any)) (*NetflowInput, error) {
-	ln, err := udp.Listen(udp.Options{Addr: opts.Listen, Sockets: opts.Sockets, ReadBuffer: opts.ReadBuffer, GRO: opts.GRO, Logf: logf})
+	ln, err := udp.Listen(udp.Options{Addr: opts.Listen, Sockets: opts.Sockets, ReadBuffer: opts.ReadBuffer, GRO: opts.GRO, Drops: opts.Drops, Logf: logf})
 	if err != nil {
 		return nil, fmt.Errorf("input %q: %w", opts.Name, err)
 	}
@@ -103,6 +105,7 @@ func newNetflowInput(opts NetflowOptions, pipe *pipeline, led *ledger.Input, tmp
 			flow.ErrBadLength:  led.Errors("bad_length"),
 		},
 	}
+	udpGauges(set, opts.Name, ln)
 	st := ln.Stats()
 	in.state = make(chan *netflowWorker, st.Sockets)
 	for i := 0; i < st.Sockets; i++ {

@@ -21,6 +21,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/trawlsec/trawl/bpf/proccache"
+	"github.com/trawlsec/trawl/bpf/udpdrop"
 	"github.com/trawlsec/trawl/config"
 	"github.com/trawlsec/trawl/event"
 	"github.com/trawlsec/trawl/flow"
@@ -48,8 +49,13 @@ type Node struct {
 	templates *flow.Templates
 	sinks     []sink
 	procs     *proccache.Cache // shared by the audit and ebpf inputs; see processes
-	http      *http.Server
-	httpLn    net.Listener
+	// udpDrops counts UDP drops exactly for the GRO sockets of every UDP
+	// input; see udpGRO.
+	udpDrops      *udpdrop.Counter
+	udpDropsErr   error
+	udpDropsTried bool
+	http          *http.Server
+	httpLn        net.Listener
 }
 
 // New opens the spool and binds every listener, so that configuration and
@@ -168,12 +174,14 @@ func New(cfg *config.Config, logger *log.Logger) (*Node, error) {
 					n.logf("flow templates: %d loaded from %s", k, n.templatesPath())
 				}
 			}
+			gro, drops := n.udpGRO(name, in.GRO)
 			nf, err := newNetflowInput(NetflowOptions{
 				Name:       name,
 				Listen:     in.Listen,
 				Sockets:    in.Sockets,
 				ReadBuffer: int(in.ReadBuffer),
-				GRO:        in.GRO != nil && *in.GRO,
+				GRO:        gro,
+				Drops:      drops,
 				SFlow:      in.Type == config.InputSFlow,
 			}, pipe, leds[name], n.templates, n.set, n.logf)
 			if err != nil {
@@ -185,6 +193,9 @@ func New(cfg *config.Config, logger *log.Logger) (*Node, error) {
 			opts, err := syslogOptionsFrom(name, in, cfg.Node.ShutdownGrace.D())
 			if err != nil {
 				return nil, err
+			}
+			if opts.Protocol == SyslogUDP {
+				opts.GRO, opts.Drops = n.udpGRO(name, in.GRO)
 			}
 			si, err := newSyslogInput(opts, pipe, leds[name], n.set, n.logf)
 			if err != nil {
@@ -419,6 +430,7 @@ func (n *Node) Run(ctx context.Context) error {
 	timer := time.AfterFunc(2*grace+5*time.Second, cancelHard)
 	defer timer.Stop()
 	inputWG.Wait()
+	n.closeUDPDropCounter()
 	n.saveTemplates()
 	for _, p := range n.pipes {
 		p.closeAndWait()
@@ -460,6 +472,7 @@ func (n *Node) closeAll() {
 	if n.spool != nil {
 		n.spool.Close()
 	}
+	n.closeUDPDropCounter()
 }
 
 // expiryCounter turns frames that retention deleted unread into ledger

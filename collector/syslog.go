@@ -76,11 +76,12 @@ type SyslogOptions struct {
 	TLS *TLSFiles
 	// Parser holds the time zones of RFC 3164 timestamps.
 	Parser syslog.Options
-	// Sockets, ReadBuffer and GRO configure the UDP sockets (see
+	// Sockets, ReadBuffer, GRO and Drops configure the UDP sockets (see
 	// udp.Options).
 	Sockets    int
 	ReadBuffer int
 	GRO        bool
+	Drops      func(port uint16) (udp.DropCounter, error)
 }
 
 // syslogInput is what the node keeps of a syslog input besides [input].
@@ -149,7 +150,7 @@ func newSyslogInput(opts SyslogOptions, pipe *pipeline, led *ledger.Input, set *
 	base := newSyslogBase(opts, pipe, led, logf)
 	switch opts.Protocol {
 	case SyslogUDP:
-		return newSyslogUDP(base)
+		return newSyslogUDP(base, set)
 	case SyslogUnix:
 		return newSyslogUnix(base)
 	case SyslogTCP, SyslogTLS:
@@ -182,7 +183,6 @@ func syslogOptionsFrom(name string, in config.Input, grace time.Duration) (Syslo
 		Parser:          syslog.Options{Location: loc, Zones: zones},
 		Sockets:         in.Sockets,
 		ReadBuffer:      int(in.ReadBuffer),
-		GRO:             in.GRO != nil && *in.GRO,
 	}
 	if in.Type == config.InputRELP {
 		o.Protocol = SyslogRELP
@@ -218,7 +218,7 @@ type syslogUDPWorker struct {
 // 64 KiB datagrams would make that 4 MiB per socket.
 const udpBatchBytes = 1 << 20
 
-func newSyslogUDP(b *syslogBase) (*SyslogUDPInput, error) {
+func newSyslogUDP(b *syslogBase, set *metrics.Set) (*SyslogUDPInput, error) {
 	// One byte more than the limit, so a datagram of exactly the limit plus
 	// its trailing LF is not cut by the kernel.
 	maxDgram := min(b.opts.MaxMessageBytes+1, udp.MaxDatagramLimit)
@@ -230,6 +230,7 @@ func newSyslogUDP(b *syslogBase) (*SyslogUDPInput, error) {
 		MaxDatagram: maxDgram,
 		ReadBuffer:  b.opts.ReadBuffer,
 		GRO:         b.opts.GRO,
+		Drops:       b.opts.Drops,
 		Logf:        b.logf,
 	})
 	if err != nil {
@@ -240,6 +241,7 @@ func newSyslogUDP(b *syslogBase) (*SyslogUDPInput, error) {
 		ln:         ln,
 		overflow:   b.led.UpstreamLost("socket_overflow"),
 	}
+	udpGauges(set, b.opts.Name, ln)
 	n := ln.Stats().Sockets
 	in.state = make(chan *syslogUDPWorker, n)
 	for range n {

@@ -80,6 +80,13 @@ type Frames struct {
 	Compression string   `yaml:"compression"` // zstd fastest | default | better | best, s2 | s2-better, none
 }
 
+// UDP generic receive offload settings (the gro key of UDP inputs).
+const (
+	GROAuto = "auto"  // on where the BPF drop counter loads, else off
+	GROOn   = "true"  // on; socket_overflow estimated without the counter
+	GROOff  = "false" // off
+)
+
 // Backpressure policies: what an input does when its ring is full.
 const (
 	PolicyBlock      = "block"
@@ -149,11 +156,14 @@ type Input struct {
 	// ReadBuffer is each UDP socket's SO_RCVBUF (netflow, syslog over UDP;
 	// default 32MiB).
 	ReadBuffer Size `yaml:"read_buffer"`
-	// GRO turns on UDP generic receive offload on the UDP sockets (netflow,
-	// syslog over UDP; default false): the kernel hands over a sender's
-	// datagrams several to a buffer, but counts a dropped buffer as one
-	// drop, so socket_overflow becomes an estimate.
-	GRO *bool `yaml:"gro"`
+	// GRO is UDP generic receive offload on the UDP sockets (netflow,
+	// syslog over UDP): auto (the default), true or false. The kernel hands
+	// over a sender's datagrams several to a buffer but counts a dropped
+	// buffer as one drop; auto turns GRO on only where trawl can load its
+	// BPF drop counter, which keeps socket_overflow exact, and true turns
+	// it on regardless (socket_overflow is then an estimate without the
+	// counter).
+	GRO string `yaml:"gro"`
 
 	// Protocol is the transport of a syslog input: udp, tcp, tls or unix
 	// (a datagram socket like /dev/log, whose listen is a path).
@@ -517,8 +527,8 @@ func (c *Config) applyDefaults() {
 				in.ReadBuffer = 32 << 20
 			}
 		}
-		if in.usesUDP() && in.GRO == nil {
-			in.GRO = new(bool)
+		if in.usesUDP() && in.GRO == "" {
+			in.GRO = GROAuto
 		}
 		if in.Type == InputApp {
 			if in.Listen == "" {
@@ -658,6 +668,11 @@ func (c *Config) Validate() error {
 			}
 			if in.ReadBuffer < 4096 || in.ReadBuffer > 1<<30 {
 				add(c.errorf(p+".read_buffer", "must be between 4KiB and 1GiB, got %d", in.ReadBuffer))
+			}
+			switch in.GRO {
+			case GROAuto, GROOn, GROOff:
+			default:
+				add(c.errorf(p+".gro", "unknown value %q (want auto, true or false)", in.GRO))
 			}
 		} else {
 			notFor("sockets")

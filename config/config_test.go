@@ -52,6 +52,9 @@ func TestParse_Success(t *testing.T) {
 	f("sinks: [{type: file, path: '-'}, {type: file, path: /tmp/x, name: archive}]", func(c *Config) bool {
 		return c.Sinks[0].Name == "file-0" && c.Sinks[1].Name == "archive"
 	})
+	f("inputs:\n  nf: {type: netflow}\n  s: {type: syslog, protocol: udp, gro: false}\n  t: {type: sflow, gro: true}", func(c *Config) bool {
+		return c.Inputs["nf"].GRO == GROAuto && c.Inputs["s"].GRO == GROOff && c.Inputs["t"].GRO == GROOn
+	})
 }
 
 func TestParse_Failure(t *testing.T) {
@@ -66,6 +69,8 @@ func TestParse_Failure(t *testing.T) {
 		}
 	}
 	f("spool:\n  fsync: sometimes\n", "line 2: key spool.fsync: unknown policy")
+	f("inputs:\n  nf:\n    type: netflow\n    gro: yes\n", `line 4: key inputs.nf.gro: unknown value "yes" (want auto, true or false)`)
+	f("inputs:\n  a:\n    type: app\n    gro: true\n", "line 4")
 	f("spool:\n  colour: red\n", "line 2")
 	f("spool:\n  colour: red\n", "colour")
 	f("node:\n  name: x\nspool:\n  segment_size: 12 parsecs\n", "line 4: key spool.segment_size: invalid size")

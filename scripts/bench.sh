@@ -6,8 +6,9 @@
 #     decoders vs goflow2, parsers vs go-syslog, end to end) and, as root,
 #     the exec storm under auditd, trawl's audit input and its eBPF input;
 #  2. syslog collectors side by side: trawl, rsyslog, syslog-ng over UDP,
-#     TCP and RELP (scripts/bench-syslog.sh), and the UDP steps again with
-#     trawl's opt-in UDP GRO (gro: true);
+#     TCP and RELP (scripts/bench-syslog.sh), trawl on its defaults (as root:
+#     UDP GRO with its BPF drop counter), and the UDP steps again with
+#     gro: false (every datagram through the socket layer on its own);
 #  3. flow collectors side by side: trawl, goflow2 (protobuf and JSON),
 #     nfcapd/sfcapd, nfacctd/sfacctd over NetFlow v5, v9, IPFIX and sFlow
 #     (scripts/bench-flows.sh);
@@ -64,8 +65,8 @@ go run ./bench/cmd/benchreport -json "bench/results/packages-$ts.json" <"$raw" >
 
 part "syslog collectors"
 ./scripts/bench-syslog.sh -stamp "$ts" "${syslogargs[@]}" >/dev/null
-# The same UDP steps with trawl's opt-in UDP GRO (docs/syslog-inputs.md).
-./scripts/bench-syslog.sh -stamp "$ts-gro" -protos udp -profile=false -trawl-gro "${syslogargs[@]}" >/dev/null
+# The same UDP steps with trawl's UDP GRO off (docs/syslog-inputs.md).
+./scripts/bench-syslog.sh -stamp "$ts-nogro" -protos udp -profile=false -trawl-gro false "${syslogargs[@]}" >/dev/null
 part "flow collectors"
 ./scripts/bench-flows.sh -stamp "$ts" "${flowargs[@]}" >/dev/null
 part "Kafka"
@@ -76,7 +77,7 @@ sum=bench/results/summary-$ts.md
 {
 	echo "# make bench, $ts ($((SECONDS - t0)) s$([ "$long" = 1 ] && echo ", long"))"
 	echo
-	for f in syslog-$ts syslog-$ts-gro flows-$ts kafka-$ts packages-$ts; do
+	for f in syslog-$ts syslog-$ts-nogro flows-$ts kafka-$ts packages-$ts; do
 		md=bench/results/$f.md
 		echo "## $f"
 		echo

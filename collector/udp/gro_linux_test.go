@@ -5,14 +5,19 @@ package udp
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/trawlsec/trawl/bpf"
+	"github.com/trawlsec/trawl/bpf/udpdrop"
 )
 
 // gsoConn is a UDP socket connected to addr that sends with UDP_SEGMENT,
@@ -261,4 +266,73 @@ func TestOverflowGRO(t *testing.T) {
 		t.Fatalf("kernel dropped %d buffers of %d datagrams, counted %d datagrams lost", st.OverflowBuffers, len(d), st.Overflow)
 	}
 	t.Logf("sent %d, read %d, overflow %d", sent, st.Datagrams, st.Overflow)
+}
+
+// TestOverflowGROExact overfills a GRO socket with GSO packets of 1 to 64
+// datagrams: per-buffer drop counts cannot be scaled to datagrams then, and
+// the BPF drop counter (package bpf/udpdrop) must make Overflow exact.
+func TestOverflowGROExact(t *testing.T) {
+	counter, err := udpdrop.Open()
+	if err != nil {
+		if errors.Is(err, bpf.ErrPrivileges) || errors.Is(err, bpf.ErrNoBTF) {
+			t.Skipf("skipping: the UDP drop counter needs root and kernel BTF: %v", err)
+		}
+		t.Fatal(err)
+	}
+	defer counter.Close()
+	watch := func(port uint16) (DropCounter, error) { return counter.Watch(port) }
+	l := listen(t, Options{Addr: "127.0.0.1:0", Sockets: 2, Batch: 8, ReadBuffer: 256 << 10, GRO: true, Drops: watch})
+	if l.Stats().GRO != 2 {
+		t.Skip("skipping: this kernel refused UDP_GRO (Linux 5.0+ needed)")
+	}
+	if !l.Stats().OverflowExact {
+		t.Fatal("OverflowExact is false with the drop counter")
+	}
+	c := gsoConn(t, l)
+	var sent uint64
+	for i := range 400 {
+		d := datagrams(1+(i*37)%64, 200, 120)
+		sendGSO(t, c, d)
+		sent += uint64(len(d))
+	}
+	var got atomic.Uint64
+	serve(t, l, func(b []Datagram) { got.Add(uint64(len(b))) })
+	waitFor(t, "every datagram read or counted", func() bool {
+		st := l.Stats()
+		return got.Load() == st.Datagrams && st.Datagrams+st.Overflow >= sent
+	})
+	st := l.Stats()
+	if st.Overflow == 0 || st.Datagrams+st.Overflow != sent || !st.OverflowExact {
+		t.Fatalf("stats %+v: want Overflow > 0, exact, and Datagrams+Overflow == %d sent", st, sent)
+	}
+	if st.OverflowBuffers >= st.Overflow {
+		t.Fatalf("kernel dropped %d buffers for %d datagrams: the runs did not coalesce", st.OverflowBuffers, st.Overflow)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if after := l.Stats(); after.Overflow != st.Overflow || !after.OverflowExact {
+		t.Fatalf("after Close: %+v, want Overflow %d, exact", after, st.Overflow)
+	}
+	t.Logf("sent %d, read %d, overflow %d datagrams in %d buffers", sent, st.Datagrams, st.Overflow, st.OverflowBuffers)
+}
+
+// TestGRODropsUnavailable: when the drop counter cannot be had, the
+// listener says so and estimates, rather than failing.
+func TestGRODropsUnavailable(t *testing.T) {
+	var logged atomic.Bool
+	l := listen(t, Options{Addr: "127.0.0.1:0", Sockets: 1, GRO: true,
+		Drops: func(uint16) (DropCounter, error) { return nil, errors.New("no counter here") },
+		Logf: func(f string, a ...any) {
+			if strings.Contains(fmt.Sprintf(f, a...), "no counter here") {
+				logged.Store(true)
+			}
+		}})
+	st := l.Stats()
+	if st.GRO == 0 {
+		t.Skip("skipping: this kernel refused UDP_GRO (Linux 5.0+ needed)")
+	}
+	if st.OverflowExact || !logged.Load() {
+		t.Fatalf("OverflowExact %v, logged %v: want an estimate, and the reason logged", st.OverflowExact, logged.Load())
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,6 +49,13 @@ type Listener struct {
 	opts    Options
 	addr    netip.AddrPort
 	readers []*reader
+	// drops is the exact drop counter of the port (GRO with
+	// Options.Drops), nil without. dropsMu guards finalDrops, its last
+	// count, kept by Close.
+	drops      DropCounter
+	dropsMu    sync.Mutex
+	finalDrops [2]uint64
+	dropsDone  bool
 
 	serving   atomic.Bool
 	closeOnce sync.Once
@@ -117,6 +125,15 @@ func Listen(opts Options) (*Listener, error) {
 		return nil, err
 	}
 	l := &Listener{opts: o}
+	if o.GRO && o.Drops != nil {
+		// Before the sockets exist, so no drop escapes the count.
+		_, port, _ := net.SplitHostPort(addr)
+		p, _ := strconv.ParseUint(port, 10, 16)
+		if l.drops, err = o.Drops(uint16(p)); err != nil {
+			o.Logf("udp %s: no exact count of kernel drops with GRO, socket_overflow is estimated: %v", addr, err)
+			l.drops = nil
+		}
+	}
 	var warnOnce sync.Once
 	for i := 0; i < o.Sockets; i++ {
 		r, err := l.open(addr, &warnOnce)
@@ -249,6 +266,18 @@ func (l *Listener) Close() error {
 			if err := r.conn.Close(); err != nil {
 				errs = append(errs, err)
 			}
+		}
+		if l.drops != nil {
+			// The sockets are gone, so the count is final: keep it for
+			// Stats before the counter stops.
+			l.dropsMu.Lock()
+			dg, bufs, err := l.drops.Dropped()
+			if err == nil {
+				l.finalDrops = [2]uint64{dg, bufs}
+				l.dropsDone = true
+			}
+			errs = append(errs, err, l.drops.Close())
+			l.dropsMu.Unlock()
 		}
 	})
 	return errors.Join(errs...)
@@ -539,7 +568,24 @@ func (l *Listener) Stats() Stats {
 			s.EffectiveReadBuffer = r.rcvbuf
 		}
 	}
+	s.OverflowExact = s.GRO == 0
+	if l.drops != nil {
+		if dg, bufs, ok := l.exactDrops(); ok {
+			s.Overflow, s.OverflowBuffers, s.OverflowExact = dg, bufs, true
+		}
+	}
 	return s
+}
+
+// exactDrops reads the drop counter, or its final count after Close.
+func (l *Listener) exactDrops() (datagrams, buffers uint64, ok bool) {
+	l.dropsMu.Lock()
+	defer l.dropsMu.Unlock()
+	if l.dropsDone {
+		return l.finalDrops[0], l.finalDrops[1], true
+	}
+	dg, bufs, err := l.drops.Dropped()
+	return dg, bufs, err == nil
 }
 
 // meminfoDrops reads the socket's current drop counter; false once closed.

@@ -20,7 +20,9 @@
 // message, which saves the per-datagram trip through the socket layer, and
 // the listener splits it back into the datagrams, in order. A sender's GSO
 // packets on loopback and NIC-coalesced bursts from one exporter both
-// arrive that way; [Stats].Coalesced counts the datagrams that did.
+// arrive that way; [Stats].Coalesced counts the datagrams that did. The
+// kernel then counts a dropped buffer as one drop, so [Options].Drops
+// supplies an exact count (package bpf/udpdrop).
 //
 // The fast path is Linux only; elsewhere [Listen] fails with
 // [errors.ErrUnsupported].
@@ -89,9 +91,15 @@ type Options struct {
 	// GRO turns UDP_GRO on (Linux 5.0+; older kernels refuse it and get
 	// every datagram on its own, as without it). It saves most of the
 	// kernel's per-datagram cost for senders that send runs of equal-size
-	// datagrams, but makes [Stats].Overflow an estimate, so it is off by
-	// default.
+	// datagrams, but the kernel then counts a dropped run as one drop:
+	// without Drops, [Stats].Overflow becomes an estimate.
 	GRO bool
+	// Drops, when set with GRO, is called once with the listener's port
+	// before its sockets are bound, for the exact count of the datagrams
+	// the kernel drops at the port (package bpf/udpdrop's Counter.Watch).
+	// [Stats].Overflow is then that count. If it fails, Logf says why and
+	// the listener estimates as without it.
+	Drops func(port uint16) (DropCounter, error)
 	// ReadBuffer is the SO_RCVBUF asked for per socket, in bytes. Listen
 	// first tries SO_RCVBUFFORCE, which ignores net.core.rmem_max but needs
 	// CAP_NET_ADMIN, then SO_RCVBUF, which the kernel caps at rmem_max; when
@@ -105,6 +113,16 @@ type Options struct {
 	// noForce skips SO_RCVBUFFORCE, so tests running as root can see the
 	// rmem_max cap.
 	noForce bool
+}
+
+// DropCounter is the exact count of the datagrams the kernel dropped at a
+// full receive buffer of one port, whatever sockets are bound to it.
+type DropCounter interface {
+	// Dropped returns the datagrams and the buffers (a coalesced run
+	// counts once) dropped since the counter was made.
+	Dropped() (datagrams, buffers uint64, err error)
+	// Close stops counting.
+	Close() error
 }
 
 // Datagram is one received datagram.
@@ -146,11 +164,14 @@ type Stats struct {
 	// sockets before trawl read them, mostly because the receive queue was
 	// full (SO_RXQ_OVFL; the kernel counts every drop on the socket). With
 	// GRO the kernel counts a dropped buffer once, however many datagrams
-	// it held: each is then scaled by the mean datagrams per buffer of the
-	// read that follows it, an estimate (exact when nothing coalesced, and
-	// when the senders' runs have a steady length); gro off makes the
-	// count exact again. OverflowBuffers is the kernel's own count.
+	// it held: [Options].Drops then counts them exactly; without it each
+	// drop is scaled by the datagrams in the buffer queued after it, an
+	// estimate (exact when the senders' runs have a steady length).
+	// OverflowBuffers is the kernel's own count.
 	Overflow uint64
+	// OverflowExact reports that Overflow is exact: GRO is off on every
+	// socket, or the drop counter of [Options].Drops is counting.
+	OverflowExact bool
 	// OverflowBuffers is the number of buffers the kernel dropped: equal
 	// to Overflow without GRO, fewer with it.
 	OverflowBuffers uint64

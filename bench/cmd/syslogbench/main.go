@@ -131,13 +131,17 @@ func (s *Step) exact() bool { return s.Stored == s.Sent.Messages && s.Duplicates
 // spool: the harness checks the metrics against what it sent and what the
 // spool holds.
 type TrawlCounts struct {
-	Received     uint64 `json:"received"`
-	Delivered    uint64 `json:"delivered"`
-	Dropped      uint64 `json:"dropped"`
-	SocketLost   uint64 `json:"upstream_lost_socket_overflow"`
-	ParseErrors  uint64 `json:"parse_errors"`
-	FramingError uint64 `json:"framing_errors"`
-	Spooled      uint64 `json:"spooled"`
+	Received   uint64 `json:"received"`
+	Delivered  uint64 `json:"delivered"`
+	Dropped    uint64 `json:"dropped"`
+	SocketLost uint64 `json:"upstream_lost_socket_overflow"`
+	// GROSockets is how many of trawl's UDP sockets used GRO, and
+	// LossEstimated that its socket_overflow was an estimate.
+	GROSockets    int    `json:"gro_sockets,omitempty"`
+	LossEstimated bool   `json:"loss_estimated,omitempty"`
+	ParseErrors   uint64 `json:"parse_errors"`
+	FramingError  uint64 `json:"framing_errors"`
+	Spooled       uint64 `json:"spooled"`
 	// MetricsTrue: received = spooled + dropped and delivered = spooled.
 	MetricsTrue bool `json:"metrics_true"`
 	// Unaccounted = sent − (spooled + dropped + socket overflow): the
@@ -172,8 +176,8 @@ type Report struct {
 	Format  string    `json:"format"`
 	Framing string    `json:"tcp_framing"`
 	UDPGSO  bool      `json:"udp_gso"`
-	// TrawlGRO: trawl's UDP input ran with gro: true.
-	TrawlGRO  bool      `json:"trawl_gro,omitempty"`
+	// TrawlGRO: the gro setting of trawl's UDP input when not its default.
+	TrawlGRO  string    `json:"trawl_gro,omitempty"`
 	UDPRates  []float64 `json:"udp_rates"`
 	TCPRates  []float64 `json:"tcp_rates"`
 	RELPRates []float64 `json:"relp_rates,omitempty"`
@@ -228,7 +232,7 @@ func main() {
 		stopLoss = flag.Float64("stop-loss", 2, "stop stepping a tool up once a UDP step loses more than this %")
 		rcvbuf   = flag.Int("rcvbuf", 32<<20, "UDP receive buffer asked of every tool, bytes")
 		rmemMax  = flag.Int("rmem-max", 32<<20, "as root, raise net.core.rmem_max to at least this for the run (restored after), so the peers get the buffer trawl forces; 0 = leave it")
-		trawlGRO = flag.Bool("trawl-gro", false, "run trawl's UDP input with gro: true (UDP generic receive offload; its loss count becomes an estimate)")
+		trawlGRO = flag.String("trawl-gro", "", "gro setting of trawl's UDP input: auto, true or false (default: trawl's default, auto: UDP GRO where its BPF drop counter keeps the loss count exact)")
 		noGSO    = flag.Bool("no-gso", false, "send every UDP datagram as its own packet (by default the sender uses UDP GSO, which makes the same datagrams for a fifth of the CPU)")
 		quiet    = flag.Duration("quiet", 2*time.Minute, "before each step wait up to this long for other processes to use < 0.25 cores, and run a step they disturbed once more (0 = neither)")
 		profile  = flag.Bool("profile", true, "take trawl's CPU profile at its limit for each protocol")

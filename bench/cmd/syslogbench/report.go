@@ -145,8 +145,8 @@ func writeMarkdown(w io.Writer, rep *Report) {
 	}
 	fmt.Fprintf(w, "%d-byte %s messages from %d sender streams (UDP: %s, one socket each; TCP: one connection each, %s framing%s); %g s steps.\n",
 		rep.Size, rep.Format, rep.Streams, udp, rep.Framing, relpText, rep.StepSec)
-	if rep.TrawlGRO {
-		fmt.Fprintln(w, "trawl's UDP input ran with `gro: true` (UDP generic receive offload; not the default): its socket_overflow count is an estimate.")
+	if g := trawlUDPReceive(rep); g != "" {
+		fmt.Fprintln(w, g)
 	}
 	if m.Versions != "" {
 		fmt.Fprintf(w, "Versions: %s.\n", m.Versions)
@@ -168,6 +168,7 @@ func writeMarkdown(w io.Writer, rep *Report) {
 		}
 		errs, dups, untrue, unacc, contended, inexact := 0, int64(0), 0, int64(0), 0, 0
 		var lost int64
+		estimated := false
 		for _, st := range rep.Steps {
 			if st.Tool != s.Tool || st.Proto != s.Proto {
 				continue
@@ -185,6 +186,7 @@ func writeMarkdown(w io.Writer, rep *Report) {
 				if !t.MetricsTrue {
 					untrue++
 				}
+				estimated = estimated || t.LossEstimated
 				if t.Unaccounted != 0 {
 					unacc += t.Unaccounted
 					lost += int64(st.Sent.Messages) - int64(st.Stored)
@@ -215,7 +217,11 @@ func writeMarkdown(w io.Writer, rep *Report) {
 				// buffer once and trawl scales it to datagrams, an
 				// estimate (docs/syslog-inputs.md): say how far off it
 				// was rather than hide it.
-				notes = append(notes, fmt.Sprintf("**ledger off by %+d of %d messages lost in the steps where it was not exact (+ = lost without being counted; with UDP GRO socket_overflow is an estimate)**", unacc, lost))
+				why := ""
+				if estimated {
+					why = "; socket_overflow was an estimate (GRO without the BPF drop counter)"
+				}
+				notes = append(notes, fmt.Sprintf("**ledger off by %+d of %d messages lost in the steps where it was not exact (+ = lost without being counted%s)**", unacc, lost, why))
 			}
 		}
 		if dups > 0 {
@@ -530,4 +536,34 @@ func chart(proto string, steps []Step, tools []string) plot.Chart {
 		c.Series = append(c.Series, s)
 	}
 	return c
+}
+
+// trawlUDPReceive says how trawl's UDP input received in the run: the gro
+// setting and what it gave (GRO sockets, exact or estimated loss count),
+// from trawl's own metrics of the UDP steps; "" without UDP steps.
+func trawlUDPReceive(rep *Report) string {
+	steps, gro, estimated := 0, 0, false
+	for _, st := range rep.Steps {
+		if st.Tool != "trawl" || st.Proto != "udp" || st.Trawl == nil {
+			continue
+		}
+		steps++
+		gro = max(gro, st.Trawl.GROSockets)
+		estimated = estimated || st.Trawl.LossEstimated
+	}
+	if steps == 0 {
+		return ""
+	}
+	setting := "its default `gro: auto`"
+	if rep.TrawlGRO != "" {
+		setting = "`gro: " + rep.TrawlGRO + "`"
+	}
+	switch {
+	case gro == 0:
+		return fmt.Sprintf("trawl's UDP input ran with %s: UDP GRO off; socket_overflow is exact (SO_RXQ_OVFL).", setting)
+	case estimated:
+		return fmt.Sprintf("trawl's UDP input ran with %s: UDP GRO on %d sockets without the BPF drop counter, so its socket_overflow is an estimate.", setting, gro)
+	default:
+		return fmt.Sprintf("trawl's UDP input ran with %s: UDP GRO on %d sockets, kernel drops counted per datagram by its BPF drop counter, so socket_overflow is exact.", setting, gro)
+	}
 }

@@ -65,7 +65,7 @@ func waitListening(p *peer.Proc, e *env) error {
 type trawlTool struct {
 	bin  string
 	http string
-	gro  bool // gro: true on a UDP input
+	gro  string // gro setting of a UDP input, "" for trawl's default
 }
 
 func (t *trawlTool) Start(ctx context.Context, e *env) (*peer.Proc, error) {
@@ -86,8 +86,8 @@ func (t *trawlTool) Start(ctx context.Context, e *env) (*peer.Proc, error) {
 		filepath.Join(e.dir, "data"), t.http, in, e.addr())
 	if !e.tcp {
 		cfg += fmt.Sprintf("    read_buffer: %d\n", e.rcvbuf)
-		if t.gro && !e.relp {
-			cfg += "    gro: true\n"
+		if t.gro != "" && !e.relp {
+			cfg += fmt.Sprintf("    gro: %s\n", t.gro)
 		}
 	}
 	path := filepath.Join(e.dir, "trawl.yaml")
@@ -182,8 +182,12 @@ func (t *trawlTool) BeforeStop(st *Step) error {
 		Delivered:    uint64(m["trawl_input_delivered_events_total"]),
 		Dropped:      uint64(m["trawl_input_dropped_events_total"]),
 		SocketLost:   uint64(m["trawl_input_upstream_lost_total:socket_overflow"]),
+		GROSockets:   int(m["trawl_input_udp_gro_sockets"]),
 		ParseErrors:  uint64(m["trawl_input_errors_total:parse_error"]),
 		FramingError: uint64(m["trawl_input_errors_total:framing"]),
+	}
+	if v, ok := m["trawl_input_socket_overflow_exact"]; ok && v == 0 {
+		st.Trawl.LossEstimated = true
 	}
 	return nil
 }
