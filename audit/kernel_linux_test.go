@@ -5,7 +5,6 @@ package audit_test
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,15 +21,6 @@ import (
 // These tests drive the running kernel (root only; skipped otherwise). Each
 // leaves the audit state as it found it, which audittest.Kernel checks.
 
-func mustRules(t *testing.T, text string) *audit.Rules {
-	t.Helper()
-	rs, err := audit.ParseRules(strings.NewReader(text))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rs
-}
-
 // TestKernel_ApplyRestore loads a rule set that deletes the rules already
 // there and changes every setting, then checks Restore puts back the rule
 // list (in order) and every setting.
@@ -42,7 +32,7 @@ func TestAuditKernel_ApplyRestore(t *testing.T) {
 	}
 	// Rules "someone else" loaded before trawl starts, in an order that
 	// must survive.
-	pre := mustRules(t, fmt.Sprintf(`
+	pre := audittest.Rules(t, fmt.Sprintf(`
 -a always,exit -F arch=b64 -S chdir -F pid=%d -k pre-a
 -a always,exit -F arch=b64 -S fchdir -F pid=%d -k pre-b
 `, os.Getpid(), os.Getpid()))
@@ -65,7 +55,7 @@ func TestAuditKernel_ApplyRestore(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	rs := mustRules(t, fmt.Sprintf(`
+	rs := audittest.Rules(t, fmt.Sprintf(`
 -D
 -b %d
 -r %d
@@ -194,19 +184,7 @@ func find(evs []event.Event, pred func(*event.Audit) bool) *event.Audit {
 // events and their fields.
 func TestAuditKernel_UnicastEvents(t *testing.T) {
 	ctl := audittest.Kernel(t)
-	conn, err := audit.Dial(audit.Unicast, audit.ConnOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if err := conn.Register(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := ctl.ClearPID(); err != nil {
-			t.Error(err)
-		}
-	}()
+	conn := audittest.Daemon(t, ctl)
 	if st, err := ctl.Status(); err != nil || st.PID != uint32(os.Getpid()) {
 		t.Fatalf("after Register the audit PID is %d (err %v), want %d", st.PID, err, os.Getpid())
 	}
@@ -216,32 +194,18 @@ func TestAuditKernel_UnicastEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	me := os.Getpid()
-	s, err := ctl.Apply(mustRules(t, fmt.Sprintf(`
+	s := audittest.Apply(t, ctl, fmt.Sprintf(`
 -a always,exit -F arch=b64 -S execve -F ppid=%[1]d -k exec
 -a always,exit -F arch=b64 -S connect -F saddr_fam=2 -F ppid=%[1]d -k network_connect
 -w %[2]s -p wa -k identity
-`, me, watched)), audit.ApplyOptions{Enable: true, ZeroBacklogWait: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := ctl.Restore(s); err != nil {
-			t.Error(err)
-		}
-	}()
+`, me, watched), audit.ApplyOptions{Enable: true, ZeroBacklogWait: true})
 	if len(s.Warnings) > 0 {
 		t.Fatal(s.Warnings)
 	}
 
 	unique := "trawl-test-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	echo := audittest.Run(t, dir, "/bin/echo", unique, "two words")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	port := ln.Addr().(*net.TCPAddr).Port
-	connector := audittest.Connect(t, "127.0.0.1", port)
+	connector, port := audittest.Connect(t)
 	chmod := audittest.Run(t, dir, "/bin/chmod", "0644", "watched.conf")
 
 	evs := readEvents(t, conn, 10*time.Second, func(e *event.Event) bool {
@@ -288,26 +252,13 @@ func TestAuditKernel_UnicastEvents(t *testing.T) {
 // see the same exec.
 func TestAuditKernel_MulticastBesideDaemon(t *testing.T) {
 	ctl := audittest.Kernel(t)
-	uni, err := audit.Dial(audit.Unicast, audit.ConnOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer uni.Close()
-	if err := uni.Register(); err != nil {
-		t.Fatal(err)
-	}
-	defer ctl.ClearPID()
+	uni := audittest.Daemon(t, ctl)
 	multi, err := audit.Dial(audit.Multicast, audit.ConnOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer multi.Close()
-	s, err := ctl.Apply(mustRules(t, fmt.Sprintf("-a always,exit -F arch=b64 -S execve -F ppid=%d -k exec\n", os.Getpid())),
-		audit.ApplyOptions{Enable: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ctl.Restore(s)
+	audittest.Apply(t, ctl, audittest.ExecRule(), audit.ApplyOptions{Enable: true})
 	unique := "trawl-multicast-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	audittest.Run(t, "", "/bin/true", unique)
 	has := func(e *event.Event) bool {

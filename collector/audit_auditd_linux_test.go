@@ -6,7 +6,6 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -266,12 +265,7 @@ func TestAuditSideBySideWithAuditd(t *testing.T) {
 
 	unique := "trawl-sbs-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	audittest.Run(t, work, "/bin/echo", unique, "two words", "tab\there")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	audittest.Connect(t, "127.0.0.1", ln.Addr().(*net.TCPAddr).Port)
+	audittest.Connect(t)
 	audittest.Run(t, work, "/bin/chmod", "0644", watched)
 	ra.waitFor(t, "chmod", func(a *event.Audit) bool { return string(a.Action) == "changed-file-permissions" })
 	if out, err := exec.Command(auditctl, "-D").CombinedOutput(); err != nil {

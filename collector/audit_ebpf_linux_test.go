@@ -3,22 +3,15 @@
 package collector
 
 import (
-	"bufio"
-	"bytes"
-	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"log"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/trawlsec/trawl/audit/audittest"
-	"github.com/trawlsec/trawl/config"
 )
 
 // TestAuditAndEBPFSeeTheSameExec runs a node with both the audit input (an
@@ -32,36 +25,13 @@ func TestAuditAndEBPFSeeTheSameExec(t *testing.T) {
 	dir := t.TempDir()
 	rules := filepath.Join(dir, "exec.rules")
 	me := os.Getpid()
-	if err := os.WriteFile(rules, []byte(fmt.Sprintf("-D\n-a always,exit -F arch=b64 -S execve -F ppid=%d -k exec\n", me)), 0o600); err != nil {
+	if err := os.WriteFile(rules, []byte("-D\n"+audittest.ExecRule()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out := filepath.Join(dir, "events.jsonl")
-	cfg, err := config.Parse([]byte(fmt.Sprintf(`
-node: {data_dir: %q, shutdown_grace: 1s}
-http: {listen: ""}
-frames: {max_latency: 20ms}
-inputs:
+	out, logs := runSinkNode(t, fmt.Sprintf(`
   audit: {type: audit, rules_file: %q}
   trace: {type: ebpf, network: false}
-sinks: [{type: file, path: %q}]
-`, dir, rules, out)), "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var logs syncBuf
-	n, err := New(cfg, log.New(&logs, "", 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+`, rules))
 	// Both inputs must be up before the exec: the audit input once its
 	// rules are in, the eBPF one once its programs are attached.
 	time.Sleep(2 * time.Second)
@@ -86,20 +56,9 @@ sinks: [{type: file, path: %q}]
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		got := map[string]ecs{}
-		if b, err := os.ReadFile(out); err == nil {
-			sc := bufio.NewScanner(bytes.NewReader(b))
-			sc.Buffer(nil, 1<<20)
-			for sc.Scan() {
-				if !bytes.Contains(sc.Bytes(), []byte(tok)) {
-					continue
-				}
-				var e ecs
-				if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-					t.Fatalf("bad JSON line %s: %v", sc.Bytes(), err)
-				}
-				if (e.Event.Module == "ebpf" && e.Event.Action == "exec") || (e.Event.Module == "audit" && e.Event.Action == "executed") {
-					got[e.Event.Module] = e
-				}
+		for _, e := range sinkEvents[ecs](t, out, tok) {
+			if (e.Event.Module == "ebpf" && e.Event.Action == "exec") || (e.Event.Module == "audit" && e.Event.Action == "executed") {
+				got[e.Event.Module] = e
 			}
 		}
 		if len(got) == 2 {
@@ -120,22 +79,4 @@ sinks: [{type: file, path: %q}]
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-// syncBuf is a log destination safe for the node's goroutines.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

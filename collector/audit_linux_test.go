@@ -6,8 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,7 +18,6 @@ import (
 
 	"github.com/trawlsec/trawl/audit"
 	"github.com/trawlsec/trawl/audit/audittest"
-	"github.com/trawlsec/trawl/config"
 	"github.com/trawlsec/trawl/event"
 	"github.com/trawlsec/trawl/frame"
 	"github.com/trawlsec/trawl/ledger"
@@ -129,15 +126,6 @@ func hasArg(a *event.Audit, s string) bool {
 	return slices.ContainsFunc(a.Args, func(b []byte) bool { return string(b) == s })
 }
 
-func testRules(t *testing.T, text string) *audit.Rules {
-	t.Helper()
-	rs, err := audit.ParseRules(strings.NewReader(text))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rs
-}
-
 // TestAuditInput_Unicast runs the input as the audit daemon with rules
 // limited to this test's children: an exec with a unique argument, a TCP
 // connect to 127.0.0.1 and a chmod on a watched file must come out as
@@ -151,7 +139,7 @@ func TestAuditInput_Unicast(t *testing.T) {
 		t.Fatal(err)
 	}
 	me := os.Getpid()
-	ra := startAudit(t, ctl, AuditOptions{Name: "audit", Mode: audit.Unicast, Rules: testRules(t, fmt.Sprintf(`
+	ra := startAudit(t, ctl, AuditOptions{Name: "audit", Mode: audit.Unicast, Rules: audittest.Rules(t, fmt.Sprintf(`
 -D
 -b 8192
 -a always,exit -F arch=b64 -S execve,execveat -F ppid=%[1]d -k exec
@@ -161,13 +149,7 @@ func TestAuditInput_Unicast(t *testing.T) {
 
 	unique := "trawl-input-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	echo := audittest.Run(t, dir, "/bin/echo", unique, "second arg")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	port := ln.Addr().(*net.TCPAddr).Port
-	connector := audittest.Connect(t, "127.0.0.1", port)
+	connector, port := audittest.Connect(t)
 	chmod := audittest.Run(t, dir, "/bin/chmod", "0640", watched)
 
 	ex := ra.waitFor(t, "exec", func(a *event.Audit) bool { return hasArg(a, unique) })
@@ -212,7 +194,7 @@ func TestAuditInput_Busy(t *testing.T) {
 	}
 	in.Close()
 
-	rules := testRules(t, fmt.Sprintf("-a always,exit -F arch=b64 -S execve -F ppid=%d -k exec\n", os.Getpid()))
+	rules := audittest.Rules(t, audittest.ExecRule())
 	ra := startAudit(t, ctl, AuditOptions{Name: "audit", Mode: audit.Unicast, TakeOver: true, Rules: rules}, 1)
 	select {
 	case <-exited:
@@ -232,21 +214,8 @@ func TestAuditInput_Busy(t *testing.T) {
 // auditd with a registered socket it never reads) and changes nothing.
 func TestAuditInput_Multicast(t *testing.T) {
 	ctl := audittest.Kernel(t)
-	daemon, err := audit.Dial(audit.Unicast, audit.ConnOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer daemon.Close()
-	if err := daemon.Register(); err != nil {
-		t.Fatal(err)
-	}
-	defer ctl.ClearPID()
-	s, err := ctl.Apply(testRules(t, fmt.Sprintf("-a always,exit -F arch=b64 -S execve -F ppid=%d -k exec\n", os.Getpid())),
-		audit.ApplyOptions{Enable: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ctl.Restore(s)
+	audittest.Daemon(t, ctl) // registered, never read
+	audittest.Apply(t, ctl, audittest.ExecRule(), audit.ApplyOptions{Enable: true})
 	before, err := ctl.State()
 	if err != nil {
 		t.Fatal(err)
@@ -280,15 +249,8 @@ func TestHelperAuditHolder(t *testing.T) { audittest.HolderMain(t) }
 func TestAuditInput_NodeStaysOff(t *testing.T) {
 	ctl := audittest.Kernel(t)
 	audittest.StartHolder(t)
-	cfg, err := config.Parse([]byte(fmt.Sprintf("node: {data_dir: %s}\nhttp: {listen: ''}\ninputs:\n  audit: {type: audit}\n", t.TempDir())), "t.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var logs strings.Builder
-	n, err := New(cfg, log.New(&logs, "", 0))
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
+	n := newNode(t, fmt.Sprintf("node: {data_dir: %s}\nhttp: {listen: ''}\ninputs:\n  audit: {type: audit}\n", t.TempDir()), &logs)
 	defer n.closeAll()
 	if len(n.inputs) != 0 || !strings.Contains(logs.String(), "another audit daemon holds the audit PID") ||
 		!strings.Contains(logs.String(), "the input stays off") || strings.Count(logs.String(), "\n") != 1 {

@@ -4,10 +4,8 @@ package collector
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
-	"log"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,7 +18,6 @@ import (
 
 	"github.com/trawlsec/trawl/audit"
 	"github.com/trawlsec/trawl/audit/audittest"
-	"github.com/trawlsec/trawl/config"
 )
 
 // stormRules records every exec of /usr/bin/true (and nothing else, so the
@@ -52,21 +49,12 @@ func BenchmarkAuditExecStorm(b *testing.B) {
 
 	b.Run("trawl", func(b *testing.B) {
 		for b.Loop() {
-			cfg, err := config.Parse([]byte(fmt.Sprintf(`node: {data_dir: %s}
+			n := newNode(b, fmt.Sprintf(`node: {data_dir: %s}
 http: {listen: ""}
 inputs:
   audit: {type: audit, rules_file: %s, ring_size: 8192}
-`, b.TempDir(), rulesFile)), "bench")
-			if err != nil {
-				b.Fatal(err)
-			}
-			n, err := New(cfg, log.New(io.Discard, "", 0))
-			if err != nil {
-				b.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- n.Run(ctx) }()
+`, b.TempDir(), rulesFile), io.Discard)
+			stop := startNode(n)
 			waitLoaded(b, ctl, uint32(os.Getpid()))
 			lost0 := kernelLost(b, ctl)
 			cpu0 := selfCPU()
@@ -85,8 +73,7 @@ inputs:
 			elapsed := time.Since(start)
 			cpu := selfCPU() - cpu0
 			lost := kernelLost(b, ctl) - lost0
-			cancel()
-			if err := <-done; err != nil {
+			if err := stop(); err != nil {
 				b.Fatal(err)
 			}
 			report(b, total, in.received, elapsed, stormDone.Sub(start), cpu, lost)

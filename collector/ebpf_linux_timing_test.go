@@ -3,17 +3,13 @@
 package collector
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"log"
 	"testing"
 	"time"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
-
-	"github.com/trawlsec/trawl/config"
 )
 
 // BenchmarkEBPFExecStorm runs the exec storm of BenchmarkAuditExecStorm
@@ -38,18 +34,11 @@ func BenchmarkEBPFExecStorm(b *testing.B) {
 	const workers, perWorker = 4, 10000
 	total := workers * perWorker
 	for b.Loop() {
-		cfg, err := config.Parse([]byte(fmt.Sprintf(`node: {data_dir: %s}
+		n := newNode(b, fmt.Sprintf(`node: {data_dir: %s}
 http: {listen: ""}
 inputs:
   ebpf: {type: ebpf, network: false, include_comms: ["true"]}
-`, b.TempDir())), "bench")
-		if err != nil {
-			b.Fatal(err)
-		}
-		n, err := New(cfg, log.New(io.Discard, "", 0))
-		if err != nil {
-			b.Fatal(err)
-		}
+`, b.TempDir()), io.Discard)
 		var in *EBPFInput
 		for _, i := range n.inputs {
 			if e, ok := i.(*EBPFInput); ok {
@@ -59,9 +48,7 @@ inputs:
 		if in == nil {
 			b.Fatal("the ebpf input did not start")
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- n.Run(ctx) }()
+		stop := startNode(n)
 		run0, err := in.tr.RunStats()
 		if err != nil {
 			b.Fatal(err)
@@ -89,8 +76,7 @@ inputs:
 		if err != nil {
 			b.Fatal(err)
 		}
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			b.Fatal(err)
 		}
 		b.ReportMetric(float64(total)/stormDone.Sub(start).Seconds(), "execs/s")

@@ -1,13 +1,9 @@
 package collector
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"log"
 	"net"
 	"os"
 	"os/exec"
@@ -23,7 +19,6 @@ import (
 
 	"github.com/trawlsec/trawl/audit"
 	"github.com/trawlsec/trawl/bpf"
-	"github.com/trawlsec/trawl/config"
 	"github.com/trawlsec/trawl/event"
 	"github.com/trawlsec/trawl/frame"
 	"github.com/trawlsec/trawl/ledger"
@@ -213,38 +208,9 @@ func TestEBPFInputOff(t *testing.T) {
 // file sink, and finds an exec as ECS JSON in the file.
 func TestEBPFNode(t *testing.T) {
 	needEBPF(t)
-	dir := t.TempDir()
-	out := filepath.Join(dir, "events.jsonl")
-	cfg, err := config.Parse([]byte(fmt.Sprintf(`
-node: {data_dir: %q, shutdown_grace: 1s}
-http: {listen: ""}
-frames: {max_latency: 20ms}
-inputs:
+	out, logs := runSinkNode(t, `
   trace: {type: ebpf, network: false, exclude_comms: ["true"]}
-sinks: [{type: file, path: %q}]
-`, dir, out)), "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var logBuf bytes.Buffer
-	var logMu sync.Mutex
-	n, err := New(cfg, log.New(writerFunc(func(b []byte) (int, error) {
-		logMu.Lock()
-		defer logMu.Unlock()
-		return logBuf.Write(b)
-	}), "", 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+`)
 
 	tok := fmt.Sprintf("trawl-node-ebpf-%d", time.Now().UnixNano())
 	echo := exec.Command("/bin/echo", tok)
@@ -272,26 +238,13 @@ sinks: [{type: file, path: %q}]
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var found *ecs
-		f, _ := os.Open(out)
-		if f != nil {
-			sc := bufio.NewScanner(f)
-			sc.Buffer(nil, 1<<20)
-			for sc.Scan() {
-				if !bytes.Contains(sc.Bytes(), []byte(tok)) {
-					continue
-				}
-				var e ecs
-				if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-					t.Fatalf("bad JSON line %s: %v", sc.Bytes(), err)
-				}
-				if e.Process.Name == "true" {
-					t.Fatalf("an excluded comm was reported: %s", sc.Bytes())
-				}
-				if e.Event.Action == "exec" && e.Process.PID == echo.Process.Pid {
-					found = &e
-				}
+		for _, e := range sinkEvents[ecs](t, out, tok) {
+			if e.Process.Name == "true" {
+				t.Fatalf("an excluded comm was reported: %+v", e)
 			}
-			f.Close()
+			if e.Event.Action == "exec" && e.Process.PID == echo.Process.Pid {
+				found = &e
+			}
 		}
 		if found != nil {
 			e := found
@@ -302,17 +255,11 @@ sinks: [{type: file, path: %q}]
 			return
 		}
 		if time.Now().After(deadline) {
-			logMu.Lock()
-			defer logMu.Unlock()
-			t.Fatalf("the exec of %s never reached the file sink; node log:\n%s", tok, logBuf.String())
+			t.Fatalf("the exec of %s never reached the file sink; node log:\n%s", tok, logs.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
 
 // TestNameMemo checks the eBPF input's memo of user and group names: the
 // same id within nameMemoFor is answered without asking Names again;

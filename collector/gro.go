@@ -1,7 +1,9 @@
 package collector
 
 import (
+	"context"
 	"fmt"
+	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 
@@ -72,4 +74,38 @@ func udpGauges(set *metrics.Set, name string, ln *udp.Listener) {
 		}
 		return 0
 	})
+}
+
+// serveUDP serves ln with handle until ctx ends and closes it, publishing
+// meanwhile, once a second, the datagrams the kernel dropped on its full
+// sockets into overflow (the ledger's upstream_lost, cause
+// socket_overflow), and a last time once ln is closed, so the count is
+// final when serveUDP returns. tick, unless nil, runs after each periodic
+// publication, on the same goroutine.
+func serveUDP(ctx context.Context, ln *udp.Listener, handle udp.Handler, overflow *metrics.Counter, tick func()) error {
+	done := make(chan struct{})
+	published := make(chan struct{})
+	go func() {
+		defer close(published)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				overflow.Set(ln.Stats().Overflow)
+				if tick != nil {
+					tick()
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	err := ln.Serve(ctx, handle)
+	close(done)
+	// A tick in flight must not set an older count after the last one.
+	<-published
+	ln.Close()
+	overflow.Set(ln.Stats().Overflow)
+	return err
 }

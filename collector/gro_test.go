@@ -2,14 +2,22 @@ package collector
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io"
-	"log"
+	"net"
 	"regexp"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/trawlsec/trawl/bpf/udpdrop"
+	"github.com/trawlsec/trawl/collector/udp"
 	"github.com/trawlsec/trawl/config"
 )
 
@@ -36,20 +44,13 @@ func TestUDPGROSetting(t *testing.T) {
 		{config.GROOff, false, false},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
-			cfg, err := config.Parse([]byte(fmt.Sprintf(`
+			n := newNode(t, fmt.Sprintf(`
 node: {data_dir: %q}
 http: {listen: ""}
 inputs:
   sys: {type: syslog, protocol: udp, listen: "127.0.0.1:0", sockets: 2, gro: %s}
   nf: {type: netflow, listen: "127.0.0.1:0", sockets: 1, gro: %s}
-`, t.TempDir(), tc.mode, tc.mode)), "test")
-			if err != nil {
-				t.Fatal(err)
-			}
-			n, err := New(cfg, log.New(io.Discard, "", 0))
-			if err != nil {
-				t.Fatal(err)
-			}
+`, t.TempDir(), tc.mode, tc.mode), io.Discard)
 			defer n.closeAll()
 			var b bytes.Buffer
 			n.Metrics().WritePrometheus(&b)
@@ -88,4 +89,68 @@ func gauge(t *testing.T, text, metric, input string) int {
 		t.Fatal(err)
 	}
 	return int(v)
+}
+
+// TestServeUDP: while the input serves, its socket_overflow counter
+// follows the kernel's drops once a second, the tick running after each
+// update; when ctx ends the listener is closed and the counter holds the
+// final count.
+func TestServeUDP(t *testing.T) {
+	ln, err := udp.Listen(udp.Options{Addr: "127.0.0.1:0", Sockets: 1, Batch: 8, ReadBuffer: 4096})
+	if errors.Is(err, errors.ErrUnsupported) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	overflow := metrics.NewSet().NewCounter(`trawl_input_upstream_lost_total{input="t",cause="socket_overflow"}`)
+	var ticks atomic.Int32
+	entered, release := make(chan struct{}), make(chan struct{})
+	var first sync.Once
+	handle := func([]udp.Datagram) {
+		// The first batch holds the socket goroutine: the queue fills.
+		first.Do(func() {
+			close(entered)
+			<-release
+		})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serveUDP(ctx, ln, handle, overflow, func() { ticks.Add(1) }) }()
+
+	c, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(ln.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	msg := make([]byte, 512)
+	if _, err := c.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	<-entered
+	for range 2000 {
+		if _, err := c.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for overflow.Get() == 0 || ticks.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10s: socket_overflow %d, %d ticks; want both > 0", overflow.Get(), ticks.Load())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	close(release)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serveUDP: %v", err)
+	}
+	if st := ln.Stats(); overflow.Get() != st.Overflow || st.Overflow == 0 {
+		t.Fatalf("socket_overflow %d after serveUDP returned, listener counted %d", overflow.Get(), st.Overflow)
+	}
+	again, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(ln.Addr()))
+	if err != nil {
+		t.Fatalf("the port is still bound after serveUDP returned: %v", err)
+	}
+	again.Close()
 }

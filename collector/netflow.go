@@ -132,24 +132,9 @@ func (in *NetflowInput) Run(ctx, hard context.Context) error {
 		w.hard = hard
 		in.state <- w
 	}
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				in.overflow.Set(in.ln.Stats().Overflow)
-				in.retryPending()
-			case <-done:
-				return
-			}
-		}
-	}()
-	err := in.ln.Serve(ctx, in.handle)
-	close(done)
-	in.ln.Close()
-	in.overflow.Set(in.ln.Stats().Overflow)
+	// Each second also decodes what waits for a template another socket
+	// has learned.
+	err := serveUDP(ctx, in.ln, in.handle, in.overflow, in.retryPending)
 	// Data held for a template that came on another socket is decoded
 	// before the input stops, not left behind.
 	in.retryPending()

@@ -263,24 +263,7 @@ func (in *SyslogUDPInput) Run(ctx, hard context.Context) error {
 		w.hard = hard
 		in.state <- w
 	}
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				in.overflow.Set(in.ln.Stats().Overflow)
-			case <-done:
-				return
-			}
-		}
-	}()
-	err := in.ln.Serve(ctx, in.handle)
-	close(done)
-	in.ln.Close()
-	in.overflow.Set(in.ln.Stats().Overflow)
-	return err
+	return serveUDP(ctx, in.ln, in.handle, in.overflow, nil)
 }
 
 func (in *SyslogUDPInput) handle(batch []udp.Datagram) {

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -143,6 +144,64 @@ func comm(pid uint32) string {
 	return strings.TrimSpace(string(b))
 }
 
+// Rules parses an audit rule file's text (auditctl syntax), failing the
+// test if it does not parse.
+func Rules(t testing.TB, text string) *audit.Rules {
+	t.Helper()
+	rs, err := audit.ParseRules(strings.NewReader(text))
+	if err != nil {
+		t.Fatalf("cannot parse audit rules %q: %v", text, err)
+	}
+	return rs
+}
+
+// ExecRule is an audit rule, keyed exec, for every execve of a child of
+// the test process: what a test starts with [Run] is audited, and nothing
+// else on the machine.
+func ExecRule() string {
+	return fmt.Sprintf("-a always,exit -F arch=b64 -S execve -F ppid=%d -k exec\n", os.Getpid())
+}
+
+// Apply loads the rules of text with ctl and opts, failing the test on an
+// error, and registers a cleanup that restores the rules and status as
+// they were before.
+func Apply(t testing.TB, ctl *audit.Control, text string, opts audit.ApplyOptions) *audit.Session {
+	t.Helper()
+	s, err := ctl.Apply(Rules(t, text), opts)
+	if err != nil {
+		t.Fatalf("cannot apply audit rules: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := ctl.Restore(s); err != nil {
+			t.Errorf("cannot restore the audit rules: %v", err)
+		}
+	})
+	return s
+}
+
+// Daemon makes the test process the audit daemon, as auditd would be: it
+// opens a unicast audit socket and registers it, failing the test if it
+// cannot. The test reads the socket or, to play a daemon that does not,
+// leaves it alone. A cleanup gives the audit PID up and closes the socket.
+func Daemon(t testing.TB, ctl *audit.Control) *audit.Conn {
+	t.Helper()
+	conn, err := audit.Dial(audit.Unicast, audit.ConnOptions{})
+	if err != nil {
+		t.Fatalf("cannot open a unicast audit socket: %v", err)
+	}
+	if err := conn.Register(); err != nil {
+		conn.Close()
+		t.Fatalf("cannot register as the audit daemon: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := ctl.ClearPID(); err != nil {
+			t.Errorf("cannot give up the audit PID: %v", err)
+		}
+		conn.Close()
+	})
+	return conn
+}
+
 // Run runs a command as a child of the test process and fails the test if
 // it cannot start. The audit daemon's own syscalls are not audited by the
 // kernel, so what a test wants to see must happen in a child. Its exit
@@ -158,15 +217,22 @@ func Run(t testing.TB, dir string, name string, args ...string) *os.ProcessState
 	return cmd.ProcessState
 }
 
-// Connect makes a child process open a TCP connection to addr (host:port,
-// IPv6 hosts without brackets work too) with bash's /dev/tcp, and returns
-// the child's pid.
-func Connect(t testing.TB, host string, port int) int {
+// Connect listens on a free TCP port of 127.0.0.1 (until the test ends)
+// and makes a child process connect to it with bash's /dev/tcp. It returns
+// the child's pid and the port, which the audit records of the connect
+// name.
+func Connect(t testing.TB) (pid, port int) {
 	t.Helper()
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("needs bash for /dev/tcp connections from a child process")
 	}
-	return Run(t, "", "bash", "-c", fmt.Sprintf("exec 3<>/dev/tcp/%s/%d", host, port)).Pid()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("cannot listen for the connect: %v", err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	port = ln.Addr().(*net.TCPAddr).Port
+	return Run(t, "", "bash", "-c", fmt.Sprintf("exec 3<>/dev/tcp/127.0.0.1/%d", port)).Pid(), port
 }
 
 // holderEnv marks the child StartHolder runs.

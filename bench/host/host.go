@@ -4,6 +4,7 @@
 package host
 
 import (
+	"fmt"
 	"os"
 	"runtime"
 	"strings"
@@ -41,6 +42,24 @@ func Describe(versions ...string) Machine {
 		}
 	}
 	return m
+}
+
+// Summary describes m for the first sentence of a report: "CPU model, 8
+// cores, Linux 6.1.0, go1.26; load average at start 0.10 0.20 0.30, at end
+// ...", the load averages cut to their three figures. The rest of the
+// sentence (net.core.rmem_max, the run's settings) is the report's.
+func (m Machine) Summary() string {
+	return fmt.Sprintf("%s, %d cores, Linux %s, %s; load average at start %s, at end %s",
+		m.CPU, m.Cores, m.Kernel, m.Go, firstN(m.LoadAvg, 3), firstN(m.LoadAtEnd, 3))
+}
+
+// firstN returns the first n blank-separated fields of s.
+func firstN(s string, n int) string {
+	f := strings.Fields(s)
+	if len(f) > n {
+		f = f[:n]
+	}
+	return strings.Join(f, " ")
 }
 
 // LoadAvg is /proc/loadavg.

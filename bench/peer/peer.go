@@ -1,7 +1,10 @@
 // Package peer starts the syslog peers trawl is tested and measured
 // against, rsyslog and syslog-ng (with its load generator loggen), from
 // their Debian builds, each with a private configuration and work
-// directory, and reads their CPU time and peak memory from /proc.
+// directory, and reads their CPU time and peak memory from /proc. The
+// same /proc reading serves the harnesses for any process they measure
+// ([ReadStat], [ProcStats]): trawl, the flow collectors and their process
+// groups.
 //
 // rsyslog is an installed package (scripts/deps.sh). syslog-ng conflicts
 // with it as a package, so scripts/syslog-ng.sh unpacks it into
@@ -108,37 +111,6 @@ func (p *Proc) Tail(n int) string {
 // Stats returns the process's user+system CPU seconds and its peak
 // resident memory (VmHWM) in KiB; zeros once it has exited.
 func (p *Proc) Stats() (cpu float64, peakRSSKiB uint64) { return ProcStats(p.Pid()) }
-
-// clockTicks is USER_HZ, 100 on every Linux architecture Go supports.
-const clockTicks = 100
-
-// ProcStats returns the utime+stime of process pid in seconds (its own
-// threads, not its waited-for children) and its VmHWM in KiB.
-func ProcStats(pid int) (cpu float64, peakRSSKiB uint64) {
-	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
-		// The command name may hold spaces: count fields after its ")".
-		// utime and stime are fields 14 and 15 of the whole line.
-		s := string(b)
-		if i := strings.LastIndexByte(s, ')'); i >= 0 {
-			fs := strings.Fields(s[i+1:])
-			if len(fs) > 12 {
-				u, _ := strconv.ParseUint(fs[11], 10, 64)
-				k, _ := strconv.ParseUint(fs[12], 10, 64)
-				cpu = float64(u+k) / clockTicks
-			}
-		}
-	}
-	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(l, "VmHWM:") {
-				if fs := strings.Fields(l); len(fs) >= 2 {
-					peakRSSKiB, _ = strconv.ParseUint(fs[1], 10, 64)
-				}
-			}
-		}
-	}
-	return cpu, peakRSSKiB
-}
 
 // WaitTCP waits until addr accepts TCP connections, the process exits, or
 // timeout passes.

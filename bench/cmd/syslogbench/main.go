@@ -66,6 +66,7 @@ import (
 	"github.com/trawlsec/trawl/bench/host"
 	"github.com/trawlsec/trawl/bench/peer"
 	"github.com/trawlsec/trawl/bench/plot"
+	"github.com/trawlsec/trawl/bench/report"
 	"github.com/trawlsec/trawl/bench/sysloggen"
 )
 
@@ -434,22 +435,12 @@ func stamp(rep *Report) string {
 // writeResults writes the Markdown (also to stdout), the JSON and the
 // PNGs of rep into dir.
 func writeResults(rep *Report, dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
 	ts := stamp(rep)
 	var md strings.Builder
 	writeMarkdown(&md, rep)
-	os.Stdout.WriteString(md.String())
-	if err := os.WriteFile(filepath.Join(dir, "syslog-"+ts+".md"), []byte(md.String()), 0o644); err != nil {
+	if err := report.Write(dir, "syslog-"+ts, md.String(), rep); err != nil {
 		return err
 	}
-	b, _ := json.MarshalIndent(rep, "", "  ")
-	jsonPath := filepath.Join(dir, "syslog-"+ts+".json")
-	if err := os.WriteFile(jsonPath, b, 0o644); err != nil {
-		return err
-	}
-	fmt.Fprintln(os.Stderr, "results:", jsonPath)
 	var tools, protos []string
 	for _, s := range rep.Summaries {
 		if !slices.Contains(tools, s.Tool) {
@@ -738,7 +729,7 @@ func (r *runner) profile(ctx context.Context, bin, proto string, rep *Report, ou
 	rate, best := 0.0, 0.0
 	for _, s := range rep.Summaries {
 		if s.Tool == "trawl" && s.Proto == proto {
-			best = median(s.MaxRate)
+			best = report.Median(s.MaxRate)
 		}
 	}
 	if proto == "udp" {
@@ -851,8 +842,9 @@ func kernelThreadsCPU() float64 {
 		if cl, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p)); err != nil || len(cl) > 0 {
 			continue
 		}
-		c, _ := peer.ProcStats(p)
-		sum += c
+		if st, err := peer.ReadStat(p); err == nil {
+			sum += st.CPU()
+		}
 	}
 	return sum
 }
@@ -923,23 +915,15 @@ func fatal(err error) {
 func parseRates(s string) ([]float64, error) {
 	var out []float64
 	for _, f := range strings.Split(s, ",") {
-		f = strings.TrimSpace(f)
-		if f == "max" {
+		if strings.TrimSpace(f) == "max" {
 			out = append(out, 0)
 			continue
 		}
-		mult := 1.0
-		switch {
-		case strings.HasSuffix(f, "k"):
-			mult, f = 1e3, f[:len(f)-1]
-		case strings.HasSuffix(f, "M"):
-			mult, f = 1e6, f[:len(f)-1]
+		v, err := report.ParseRate(f)
+		if err != nil {
+			return nil, err
 		}
-		v, err := strconv.ParseFloat(f, 64)
-		if err != nil || v <= 0 {
-			return nil, fmt.Errorf("cannot parse rate %q", f)
-		}
-		out = append(out, v*mult)
+		out = append(out, v)
 	}
 	return out, nil
 }

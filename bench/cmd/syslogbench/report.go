@@ -8,36 +8,24 @@ import (
 	"strings"
 
 	"github.com/trawlsec/trawl/bench/plot"
+	"github.com/trawlsec/trawl/bench/report"
 )
 
 // summarize groups steps by tool and protocol.
 func summarize(steps []Step) []Summary {
 	type key struct{ tool, proto string }
-	var order []key
-	groups := map[key][]Step{}
-	for _, s := range steps {
-		k := key{s.Tool, s.Proto}
-		if _, ok := groups[k]; !ok {
-			order = append(order, k)
-		}
-		groups[k] = append(groups[k], s)
-	}
 	var out []Summary
-	for _, k := range order {
-		sum := Summary{Tool: k.tool, Proto: k.proto}
-		byRep := map[int][]Step{}
-		maxRep := 0
-		for _, s := range groups[k] {
-			byRep[s.Rep] = append(byRep[s.Rep], s)
-			maxRep = max(maxRep, s.Rep)
-			sum.PeakRSSKiB = max(sum.PeakRSSKiB, s.PeakRSSKiB)
-			sum.GenLimited = sum.GenLimited || s.GenLimited
-		}
+	for _, row := range report.Rows(steps, func(s *Step) key { return key{s.Tool, s.Proto} }, func(s *Step) int { return s.Rep }) {
+		sum := Summary{Tool: row.Key.tool, Proto: row.Key.proto}
 		var cpus []float64
-		for r := 0; r <= maxRep; r++ {
+		for r, rs := range row.Reps {
+			for _, s := range rs {
+				sum.PeakRSSKiB = max(sum.PeakRSSKiB, s.PeakRSSKiB)
+				sum.GenLimited = sum.GenLimited || s.GenLimited
+			}
 			best := 0.0
 			var bestStep *Step
-			ss := byOffered(byRep[r], k.tool, k.proto, r)
+			ss := byOffered(rs, row.Key.tool, row.Key.proto, r)
 			for i := range ss {
 				if !ss[i].sustained() {
 					break
@@ -51,7 +39,7 @@ func summarize(steps []Step) []Summary {
 				cpus = append(cpus, bestStep.CPUPerM)
 			}
 		}
-		sum.CPUPerM = median(cpus)
+		sum.CPUPerM = report.Median(cpus)
 		out = append(out, sum)
 	}
 	return out
@@ -76,49 +64,6 @@ func byOffered(steps []Step, tool, proto string, rep int) []Step {
 	return out
 }
 
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	return s[len(s)/2]
-}
-
-// rateCell prints one rate, or min / median / max over repetitions.
-func rateCell(v []float64) string {
-	if len(v) == 0 {
-		return "–"
-	}
-	if len(v) == 1 {
-		return commas(v[0])
-	}
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	return commas(s[0]) + " / " + commas(s[len(s)/2]) + " / " + commas(s[len(s)-1])
-}
-
-// commas prints 1234567.8 as 1,234,568.
-func commas(v float64) string {
-	s := fmt.Sprintf("%.0f", v)
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
-}
-
-func firstN(s string, n int) string {
-	f := strings.Fields(s)
-	if len(f) > n {
-		f = f[:n]
-	}
-	return strings.Join(f, " ")
-}
-
 // summary returns the summary of tool and proto, or nil.
 func (rep *Report) summary(tool, proto string) *Summary {
 	for i := range rep.Summaries {
@@ -133,8 +78,8 @@ func (rep *Report) summary(tool, proto string) *Summary {
 // against it, the per-step tables and trawl's profiles.
 func writeMarkdown(w io.Writer, rep *Report) {
 	m := rep.Machine
-	fmt.Fprintf(w, "Syslog collectors side by side (%s): %s, %d cores, Linux %s, %s; load average at start %s, at end %s; net.core.rmem_max %s.\n",
-		rep.Time.Format("2006-01-02T15:04:05Z"), m.CPU, m.Cores, m.Kernel, m.Go, firstN(m.LoadAvg, 3), firstN(m.LoadAtEnd, 3), m.RmemMax)
+	fmt.Fprintf(w, "Syslog collectors side by side (%s): %s; net.core.rmem_max %s.\n",
+		rep.Time.Format("2006-01-02T15:04:05Z"), m.Summary(), m.RmemMax)
 	udp := "sendmmsg"
 	if rep.UDPGSO {
 		udp += " with UDP GSO"
@@ -235,14 +180,14 @@ func writeMarkdown(w io.Writer, rep *Report) {
 		}
 		ratio, cpuRatio := "", ""
 		if t := rep.summary("trawl", s.Proto); t != nil && s.Tool != "trawl" {
-			if r := median(s.MaxRate); r > 0 {
-				ratio = fmt.Sprintf("%.2f×", median(t.MaxRate)/r)
+			if r := report.Median(s.MaxRate); r > 0 {
+				ratio = fmt.Sprintf("%.2f×", report.Median(t.MaxRate)/r)
 			}
 			if t.CPUPerM > 0 && s.CPUPerM > 0 {
 				cpuRatio = fmt.Sprintf("%.2f×", s.CPUPerM/t.CPUPerM)
 			}
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %.2f | %.0f | %s | %s | %s |\n", s.Proto, s.Tool, rateCell(s.MaxRate), s.CPUPerM,
+		fmt.Fprintf(w, "| %s | %s | %s | %.2f | %.0f | %s | %s | %s |\n", s.Proto, s.Tool, report.Spread(s.MaxRate, report.Commas), s.CPUPerM,
 			float64(s.PeakRSSKiB)/1024, ratio, cpuRatio, strings.Join(notes, "; "))
 	}
 	for _, sk := range rep.Skipped {
@@ -328,13 +273,13 @@ func writeGoals(w io.Writer, rep *Report) {
 		if t == nil {
 			continue
 		}
-		tr := median(t.MaxRate)
+		tr := report.Median(t.MaxRate)
 		for _, peer := range []string{"rsyslog", "syslog-ng"} {
 			p := rep.summary(peer, proto)
 			if p == nil {
 				continue
 			}
-			pr := median(p.MaxRate)
+			pr := report.Median(p.MaxRate)
 			rateOK := pr > 0 && tr >= 2*pr
 			cpuOK := t.CPUPerM > 0 && p.CPUPerM > 0 && t.CPUPerM <= p.CPUPerM/2
 			same := ""
@@ -345,11 +290,11 @@ func writeGoals(w io.Writer, rep *Report) {
 				}
 			}
 			fmt.Fprintf(w, "- %s vs %s: rate %s vs %s msgs/s (%s) — %s; CPU at each one's best rate %.2f vs %.2f s per M msgs (%s) — %s%s\n",
-				strings.ToUpper(proto), peer, commas(tr), commas(pr), ratioText(tr, pr), met(rateOK),
+				strings.ToUpper(proto), peer, report.Commas(tr), report.Commas(pr), ratioText(tr, pr), met(rateOK),
 				t.CPUPerM, p.CPUPerM, ratioText(p.CPUPerM, t.CPUPerM), met(cpuOK), same)
 		}
 		if proto == "tcp" {
-			fmt.Fprintf(w, "- TCP into the spool: %s msgs/s — %s\n", commas(tr), met(tr >= 1e6))
+			fmt.Fprintf(w, "- TCP into the spool: %s msgs/s — %s\n", report.Commas(tr), met(tr >= 1e6))
 		}
 	}
 	fmt.Fprintln(w)
@@ -365,9 +310,9 @@ func writeRELP(w io.Writer, rep *Report) {
 	fmt.Fprintln(w, "RELP (no goal in issue 4): a message counts once the tool answered it `200 OK`, so nothing can be lost; the check is that each tool stored exactly what it acknowledged. "+
 		"trawl answers only once the message's frame is fsynced in its spool; rsyslog's imrelp answers once the message is in its in-memory main queue, before omfile writes it, so its answer promises less.")
 	if t != nil && r != nil {
-		tr, rr := median(t.MaxRate), median(r.MaxRate)
+		tr, rr := report.Median(t.MaxRate), report.Median(r.MaxRate)
 		fmt.Fprintf(w, "\n- RELP trawl vs rsyslog: %s vs %s acknowledged msgs/s (%s); CPU at each one's best rate %.2f vs %.2f s per M msgs (%s)\n",
-			commas(tr), commas(rr), ratioText(tr, rr), t.CPUPerM, r.CPUPerM, ratioText(r.CPUPerM, t.CPUPerM))
+			report.Commas(tr), report.Commas(rr), ratioText(tr, rr), t.CPUPerM, r.CPUPerM, ratioText(r.CPUPerM, t.CPUPerM))
 	}
 	fmt.Fprintln(w)
 }
@@ -531,7 +476,7 @@ func chart(proto string, steps []Step, tools []string) plot.Chart {
 					ys = append(ys, st.DeliveryRate)
 				}
 			}
-			s.Points = append(s.Points, plot.Point{X: x, Y: median(ys)})
+			s.Points = append(s.Points, plot.Point{X: x, Y: report.Median(ys)})
 		}
 		c.Series = append(c.Series, s)
 	}

@@ -34,28 +34,6 @@ func TestParseRates(t *testing.T) {
 	}
 }
 
-func TestParseMetrics(t *testing.T) {
-	m := parseMetrics([]byte(`# HELP x
-trawl_input_received_events_total{input="sys"} 1000
-trawl_input_received_events_total{input="other"} 5
-trawl_input_upstream_lost_total{input="sys",cause="socket_overflow"} 7
-trawl_input_errors_total{input="sys",reason="parse_error"} 2
-trawl_input_errors_total{input="sys",reason="framing"} 1
-process_cpu_seconds_total 3
-`))
-	for k, v := range map[string]float64{
-		"trawl_input_received_events_total":               1000,
-		"trawl_input_upstream_lost_total:socket_overflow": 7,
-		"trawl_input_errors_total":                        3,
-		"trawl_input_errors_total:parse_error":            2,
-		"trawl_input_errors_total:framing":                1,
-	} {
-		if m[k] != v {
-			t.Errorf("%s = %g, want %g (all: %v)", k, m[k], v, m)
-		}
-	}
-}
-
 func TestLineCounter(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "out.log")
 	c := &lineCounter{path: path}

@@ -4,21 +4,18 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/trawlsec/trawl/bench/peer"
 	"github.com/trawlsec/trawl/bench/sysloggen"
+	"github.com/trawlsec/trawl/bench/trawlnode"
 )
 
 // env is where one step runs a tool.
@@ -82,8 +79,8 @@ func (t *trawlTool) Start(ctx context.Context, e *env) (*peer.Proc, error) {
 	case e.tcp:
 		in = "type: syslog\n    protocol: tcp"
 	}
-	cfg := fmt.Sprintf("node:\n  name: bench\n  data_dir: %s\nhttp:\n  listen: %s\ninputs:\n  sys:\n    %s\n    listen: %s\n",
-		filepath.Join(e.dir, "data"), t.http, in, e.addr())
+	cfg := fmt.Sprintf("node:\n  name: bench\n  data_dir: %s\nhttp:\n  listen: %s\ninputs:\n  %s:\n    %s\n    listen: %s\n",
+		filepath.Join(e.dir, "data"), t.http, trawlInput, in, e.addr())
 	if !e.tcp {
 		cfg += fmt.Sprintf("    read_buffer: %d\n", e.rcvbuf)
 		if t.gro != "" && !e.relp {
@@ -102,70 +99,21 @@ func (t *trawlTool) Start(ctx context.Context, e *env) (*peer.Proc, error) {
 		p.Kill()
 		return nil, err
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get("http://" + t.http + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return p, nil
-			}
-		}
-		if time.Now().After(deadline) {
-			p.Kill()
-			return nil, fmt.Errorf("trawl not healthy on %s within 20s", t.http)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := trawlnode.WaitHealthy(ctx, t.http, 20*time.Second); err != nil {
+		p.Kill()
+		return nil, err
 	}
+	return p, nil
 }
 
 func (t *trawlTool) Signal() os.Signal { return syscall.SIGTERM }
 
-// metrics returns the samples of input sys, keyed by metric name, and by
-// name:cause or name:reason when the sample has that label.
-func (t *trawlTool) metrics() (map[string]float64, error) {
-	resp, err := http.Get("http://" + t.http + "/metrics")
-	if err != nil {
-		return nil, fmt.Errorf("cannot read trawl metrics: %w", err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("cannot read trawl metrics: %w", err)
-	}
-	return parseMetrics(b), nil
-}
-
-func parseMetrics(text []byte) map[string]float64 {
-	out := map[string]float64{}
-	sc := bufio.NewScanner(bytes.NewReader(text))
-	for sc.Scan() {
-		l := sc.Text()
-		name, rest, ok := strings.Cut(l, "{")
-		if !ok || !strings.HasPrefix(l, "trawl_") || !strings.Contains(rest, `input="sys"`) {
-			continue
-		}
-		labels, val, ok := strings.Cut(rest, "} ")
-		if !ok {
-			continue
-		}
-		v, err := strconv.ParseFloat(strings.Fields(val)[0], 64)
-		if err != nil {
-			continue
-		}
-		out[name] += v
-		for _, k := range []string{"cause", "reason"} {
-			if i := strings.Index(labels, k+`="`); i >= 0 {
-				c := labels[i+len(k)+2:]
-				out[name+":"+c[:strings.IndexByte(c, '"')]] += v
-			}
-		}
-	}
-	return out
-}
+// trawlInput is the name of trawl's input under test, in its configuration,
+// metrics and spool.
+const trawlInput = "sys"
 
 func (t *trawlTool) Progress() (uint64, error) {
-	m, err := t.metrics()
+	m, err := trawlnode.Metrics(t.http, trawlInput)
 	if err != nil {
 		return 0, err
 	}
@@ -173,7 +121,7 @@ func (t *trawlTool) Progress() (uint64, error) {
 }
 
 func (t *trawlTool) BeforeStop(st *Step) error {
-	m, err := t.metrics()
+	m, err := trawlnode.Metrics(t.http, trawlInput)
 	if err != nil {
 		return err
 	}
@@ -193,24 +141,9 @@ func (t *trawlTool) BeforeStop(st *Step) error {
 }
 
 func (t *trawlTool) Count(ctx context.Context, e *env, st *Step) (uint64, int64, error) {
-	out, err := exec.CommandContext(ctx, t.bin, "spool", "stat", "--json", filepath.Join(e.dir, "data")).Output()
+	n, err := trawlnode.SpoolEvents(ctx, t.bin, filepath.Join(e.dir, "data"), trawlInput)
 	if err != nil {
-		return 0, 0, fmt.Errorf("cannot run trawl spool stat: %w", err)
-	}
-	var s struct {
-		Inputs []struct {
-			Name   string `json:"name"`
-			Events uint64 `json:"events"`
-		} `json:"inputs"`
-	}
-	if err := json.Unmarshal(out, &s); err != nil {
-		return 0, 0, fmt.Errorf("cannot parse trawl spool stat: %w", err)
-	}
-	var n uint64
-	for _, in := range s.Inputs {
-		if in.Name == "sys" {
-			n += in.Events
-		}
+		return 0, 0, err
 	}
 	if tc := st.Trawl; tc != nil {
 		tc.Spooled = n

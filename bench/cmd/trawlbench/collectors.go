@@ -1,27 +1,24 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/trawlsec/trawl/bench/gen"
 	"github.com/trawlsec/trawl/bench/peer"
+	"github.com/trawlsec/trawl/bench/trawlnode"
 )
 
 // collector is one tool under test, started fresh for every step.
@@ -84,8 +81,8 @@ func (t *trawlTool) Start(ctx context.Context, f gen.Format, port int, dir strin
 	if f == gen.SFlow {
 		typ = "sflow"
 	}
-	cfg := fmt.Sprintf("node:\n  name: bench\n  data_dir: %s\nhttp:\n  listen: %s\ninputs:\n  nf:\n    type: %s\n    listen: 127.0.0.1:%d\n",
-		filepath.Join(dir, "data"), t.http, typ, port)
+	cfg := fmt.Sprintf("node:\n  name: bench\n  data_dir: %s\nhttp:\n  listen: %s\ninputs:\n  %s:\n    type: %s\n    listen: 127.0.0.1:%d\n",
+		filepath.Join(dir, "data"), t.http, trawlInput, typ, port)
 	path := filepath.Join(dir, "trawl.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		return nil, err
@@ -94,71 +91,22 @@ func (t *trawlTool) Start(ctx context.Context, f gen.Format, port int, dir strin
 	return cmd, nil
 }
 
-// Ready waits for /healthz after the UDP port is bound.
+// ready waits for /healthz after the UDP port is bound.
 func (t *trawlTool) ready(ctx context.Context) error {
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get("http://" + t.http + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("trawl not healthy on %s within 20s", t.http)
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return trawlnode.WaitHealthy(ctx, t.http, 20*time.Second)
 }
 
 func (t *trawlTool) Signal() os.Signal { return syscall.SIGTERM }
 
-// metricSums sums, per metric name, the samples of input nf.
-func metricSums(text []byte) map[string]float64 {
-	out := map[string]float64{}
-	sc := bufio.NewScanner(bytes.NewReader(text))
-	for sc.Scan() {
-		l := sc.Text()
-		if !strings.HasPrefix(l, "trawl_") || !strings.Contains(l, `input="nf"`) {
-			continue
-		}
-		name, rest, ok := strings.Cut(l, "{")
-		if !ok {
-			continue
-		}
-		_, val, ok := strings.Cut(rest, "} ")
-		if !ok {
-			continue
-		}
-		v, err := strconv.ParseFloat(strings.Fields(val)[0], 64)
-		if err != nil {
-			continue
-		}
-		out[name] += v
-		if i := strings.Index(rest, `cause="`); i >= 0 {
-			c := rest[i+7:]
-			c = c[:strings.IndexByte(c, '"')]
-			out[name+":"+c] += v
-		}
-	}
-	return out
-}
+// trawlInput is the name of trawl's input under test, in its
+// configuration, metrics and spool.
+const trawlInput = "nf"
 
 func (t *trawlTool) BeforeStop(st *Step) error {
-	resp, err := http.Get("http://" + t.http + "/metrics")
+	m, err := trawlnode.Metrics(t.http, trawlInput)
 	if err != nil {
-		return fmt.Errorf("cannot read trawl metrics: %w", err)
+		return err
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return fmt.Errorf("cannot read trawl metrics: %w", err)
-	}
-	m := metricSums(b)
 	st.Trawl = &TrawlCounts{
 		Received:     uint64(m["trawl_input_received_events_total"]),
 		Dropped:      uint64(m["trawl_input_dropped_events_total"]),
@@ -170,24 +118,9 @@ func (t *trawlTool) BeforeStop(st *Step) error {
 }
 
 func (t *trawlTool) Count(ctx context.Context, dir string, st *Step) (uint64, error) {
-	out, err := exec.CommandContext(ctx, t.bin, "spool", "stat", "--json", filepath.Join(dir, "data")).Output()
+	n, err := trawlnode.SpoolEvents(ctx, t.bin, filepath.Join(dir, "data"), trawlInput)
 	if err != nil {
-		return 0, fmt.Errorf("cannot run trawl spool stat: %w", err)
-	}
-	var s struct {
-		Inputs []struct {
-			Name   string `json:"name"`
-			Events uint64 `json:"events"`
-		} `json:"inputs"`
-	}
-	if err := json.Unmarshal(out, &s); err != nil {
-		return 0, fmt.Errorf("cannot parse trawl spool stat: %w", err)
-	}
-	var n uint64
-	for _, in := range s.Inputs {
-		if in.Name == "nf" {
-			n += in.Events
-		}
+		return 0, err
 	}
 	if st.Trawl != nil {
 		st.Trawl.Spooled = n

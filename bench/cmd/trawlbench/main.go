@@ -23,7 +23,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -34,7 +33,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -42,6 +40,8 @@ import (
 	"github.com/trawlsec/trawl/bench/gen"
 	"github.com/trawlsec/trawl/bench/host"
 	"github.com/trawlsec/trawl/bench/peer"
+	"github.com/trawlsec/trawl/bench/plot"
+	"github.com/trawlsec/trawl/bench/report"
 )
 
 // Step is one run of one tool at one offered rate.
@@ -238,7 +238,7 @@ func main() {
 	if *rates != "" {
 		rateList = nil
 		for _, s := range strings.Split(*rates, ",") {
-			v, err := parseRate(s)
+			v, err := report.ParseRate(s)
 			if err != nil {
 				fatal(err)
 			}
@@ -359,9 +359,6 @@ func main() {
 	}
 	rep.Machine.LoadAtEnd = host.LoadAvg()
 	rep.Summaries = summarize(kept(rep.Steps))
-	if err := os.MkdirAll(*outDir, 0o755); err != nil {
-		fatal(err)
-	}
 	ts := rep.Time.Format("20060102T150405Z")
 	if *stamp != "" {
 		ts = *stamp
@@ -374,16 +371,9 @@ func main() {
 	} else {
 		writeMarkdown(&md, rep)
 	}
-	os.Stdout.WriteString(md.String())
-	if err := os.WriteFile(filepath.Join(*outDir, prefix+ts+".md"), []byte(md.String()), 0o644); err != nil {
+	if err := report.Write(*outDir, prefix+ts, md.String(), rep); err != nil {
 		fatal(err)
 	}
-	b, _ := json.MarshalIndent(rep, "", "  ")
-	jsonPath := filepath.Join(*outDir, prefix+ts+".json")
-	if err := os.WriteFile(jsonPath, b, 0o644); err != nil {
-		fatal(err)
-	}
-	fmt.Fprintln(os.Stderr, "results:", jsonPath)
 	for _, f := range fmts {
 		p := filepath.Join(*outDir, fmt.Sprintf("%s%s-%s.png", prefix, ts, f))
 		var lines []string
@@ -439,33 +429,9 @@ func fatal(err error) {
 	os.Exit(1)
 }
 
-// parseRate reads 100000, 100k or 1.6M.
-func parseRate(s string) (float64, error) {
-	s = strings.TrimSpace(s)
-	mult := 1.0
-	switch {
-	case strings.HasSuffix(s, "k"):
-		mult, s = 1e3, s[:len(s)-1]
-	case strings.HasSuffix(s, "M"):
-		mult, s = 1e6, s[:len(s)-1]
-	}
-	v, err := strconv.ParseFloat(s, 64)
-	if err != nil || v <= 0 {
-		return 0, fmt.Errorf("cannot parse rate %q", s)
-	}
-	return v * mult, nil
-}
-
-// human prints 1600000 as 1.6M and 200000 as 200k.
-func human(v float64) string {
-	switch {
-	case v >= 1e6:
-		return strconv.FormatFloat(v/1e6, 'g', 3, 64) + "M"
-	case v >= 1e3:
-		return strconv.FormatFloat(v/1e3, 'g', 3, 64) + "k"
-	}
-	return strconv.FormatFloat(v, 'g', 3, 64)
-}
+// human prints a rate as the tables, logs and file names show it: 1.6M,
+// 200k ([plot.Human]).
+func human(v float64) string { return plot.Human(v) }
 
 func netipLoopback(port int) netip.AddrPort {
 	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(port))
@@ -695,38 +661,13 @@ func waitIdleFunc(ctx context.Context, exited <-chan struct{}, cpuNow func() flo
 	}
 }
 
-// clockTicks is USER_HZ, 100 on every Linux architecture Go supports.
-const clockTicks = 100
+// clockTicks is USER_HZ, the unit of /proc's CPU times (kafka.go reads
+// /proc/stat in it).
+const clockTicks = peer.ClockTicks
 
-// procStats returns the process's utime+stime in seconds and VmHWM in KiB.
-func procStats(pid int) (cpu float64, hwmKiB uint64) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err == nil {
-		// Fields after the command name, which may hold spaces: state is
-		// field 3, utime 14, stime 15.
-		s := string(b)
-		if i := strings.LastIndexByte(s, ')'); i >= 0 {
-			fs := strings.Fields(s[i+1:])
-			if len(fs) > 12 {
-				u, _ := strconv.ParseUint(fs[11], 10, 64)
-				k, _ := strconv.ParseUint(fs[12], 10, 64)
-				cpu = float64(u+k) / clockTicks
-			}
-		}
-	}
-	b, err = os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(l, "VmHWM:") {
-				fs := strings.Fields(l)
-				if len(fs) >= 2 {
-					hwmKiB, _ = strconv.ParseUint(fs[1], 10, 64)
-				}
-			}
-		}
-	}
-	return cpu, hwmKiB
-}
+// procStats returns the process's utime+stime in seconds and VmHWM in KiB
+// ([peer.ProcStats]).
+func procStats(pid int) (cpu float64, hwmKiB uint64) { return peer.ProcStats(pid) }
 
 func machine(trawlBin, goflow2, nfdump, nfacctd string) Machine {
 	var vs []string
@@ -757,35 +698,21 @@ func machine(trawlBin, goflow2, nfdump, nfacctd string) Machine {
 // summarize groups steps by tool and format.
 func summarize(steps []Step) []Summary {
 	type key struct{ tool, format string }
-	var order []key
-	groups := map[key][]Step{}
-	for _, s := range steps {
-		k := key{s.Tool, s.Format}
-		if _, ok := groups[k]; !ok {
-			order = append(order, k)
-		}
-		groups[k] = append(groups[k], s)
-	}
 	var out []Summary
-	for _, k := range order {
-		sum := Summary{Tool: k.tool, Format: k.format}
-		byRep := map[int][]Step{}
-		maxRep := 0
-		for _, s := range groups[k] {
-			byRep[s.Rep] = append(byRep[s.Rep], s)
-			maxRep = max(maxRep, s.Rep)
-			sum.PeakRSSKiB = max(sum.PeakRSSKiB, s.PeakRSSKiB)
-			sum.GenLimited = sum.GenLimited || s.GenLimited
-			if s.Kafka != nil && s.Error == "" {
-				sum.PeakDeliveryRate = max(sum.PeakDeliveryRate, s.Kafka.DeliveryRate)
-				sum.Duplicates += s.Kafka.Duplicates
-			}
-		}
+	for _, row := range report.Rows(steps, func(s *Step) key { return key{s.Tool, s.Format} }, func(s *Step) int { return s.Rep }) {
+		sum := Summary{Tool: row.Key.tool, Format: row.Key.format}
 		var cpus, brokerCPUs []float64
-		for r := 0; r <= maxRep; r++ {
+		for _, ss := range row.Reps {
+			for _, s := range ss {
+				sum.PeakRSSKiB = max(sum.PeakRSSKiB, s.PeakRSSKiB)
+				sum.GenLimited = sum.GenLimited || s.GenLimited
+				if s.Kafka != nil && s.Error == "" {
+					sum.PeakDeliveryRate = max(sum.PeakDeliveryRate, s.Kafka.DeliveryRate)
+					sum.Duplicates += s.Kafka.Duplicates
+				}
+			}
 			best := 0.0
 			var bestStep *Step
-			ss := byRep[r]
 			sort.Slice(ss, func(i, j int) bool { return ss[i].Offered < ss[j].Offered })
 			for i := range ss {
 				if !ss[i].sustained() {
@@ -804,18 +731,9 @@ func summarize(steps []Step) []Summary {
 				}
 			}
 		}
-		sum.CPUPerMFlows = median(cpus)
-		sum.BrokerCPUPerMFlows = median(brokerCPUs)
+		sum.CPUPerMFlows = report.Median(cpus)
+		sum.BrokerCPUPerMFlows = report.Median(brokerCPUs)
 		out = append(out, sum)
 	}
 	return out
-}
-
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	return s[len(s)/2]
 }

@@ -4,6 +4,7 @@ import (
 	"sort"
 
 	"github.com/trawlsec/trawl/bench/plot"
+	"github.com/trawlsec/trawl/bench/report"
 )
 
 // lossChart is loss % against offered rate for one format, one line per
@@ -30,7 +31,7 @@ func lossChart(format string, steps []Step, tools []string) plot.Chart {
 		sort.Float64s(rates)
 		ser := plot.Series{Name: tool}
 		for _, r := range rates {
-			ser.Points = append(ser.Points, plot.Point{X: r, Y: median(losses[r])})
+			ser.Points = append(ser.Points, plot.Point{X: r, Y: report.Median(losses[r])})
 		}
 		c.Series = append(c.Series, ser)
 	}

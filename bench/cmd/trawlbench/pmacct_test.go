@@ -232,16 +232,6 @@ func TestRunStepPmacct(t *testing.T) {
 	}
 }
 
-func TestParseProcStat(t *testing.T) {
-	p, ok := parseProcStat(42, []byte("42 (a) b (c)) S 1 40 40 0 -1 4194560 100 0 0 0 250 150 -1 30 20 0 1 0 100 1000 10"))
-	if !ok || p.pid != 42 || p.pgrp != 40 || p.state != 'S' || p.cpu != 4.3 {
-		t.Fatalf("parseProcStat = %+v, %v; want pgrp 40, state S, cpu 4.3 (cstime -1 ignored)", p, ok)
-	}
-	if _, ok := parseProcStat(1, []byte("1 (x) S 1")); ok {
-		t.Fatal("a short stat line parsed")
-	}
-}
-
 // TestProcessGroup: groupProcs finds every process of a group, and
 // waitGroupGone waits for the ones the main process left behind.
 func TestProcessGroup(t *testing.T) {
@@ -286,19 +276,6 @@ func FuzzCountPmacctCSV(f *testing.F) {
 		_, entries, err := countPmacctCSV(p)
 		if err == nil && entries > uint64(strings.Count(string(b), "\n")) {
 			t.Fatalf("%d entries in %d lines", entries, strings.Count(string(b), "\n"))
-		}
-	})
-}
-
-// FuzzParseProcStat: a stat line parses or not, without panicking, and a
-// parsed one has a one-letter state.
-func FuzzParseProcStat(f *testing.F) {
-	f.Add([]byte("42 (a) b (c)) S 1 40 40 0 -1 4194560 100 0 0 0 250 150 -1 30 20 0 1 0 100 1000 10"))
-	f.Add([]byte("1 (x) S 1"))
-	f.Add([]byte(")"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		if p, ok := parseProcStat(1, b); ok && p.state == 0 {
-			t.Fatalf("parsed %+v with no state", p)
 		}
 	})
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/trawlsec/trawl/bench/peer"
 )
 
 // defaultTools are the flow harness's collectors; the ones whose binary is
@@ -39,61 +41,24 @@ func isExecutable(path string) bool {
 	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
 }
 
-// procEntry is what groupStats reads of one process from /proc/PID/stat.
-type procEntry struct {
-	pid, pgrp int
-	state     byte
-	// cpu is utime+stime+cutime+cstime in seconds: the process's own time
-	// and that of the children it has waited for.
-	cpu float64
-}
-
-// parseProcStat parses /proc/PID/stat. The command name is in parentheses
-// and may hold spaces or parentheses, so fields are counted from the last
-// ')': state, ppid, pgrp, ... utime is the 12th after it, then stime,
-// cutime, cstime.
-func parseProcStat(pid int, b []byte) (procEntry, bool) {
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return procEntry{}, false
-	}
-	fs := strings.Fields(s[i+1:])
-	if len(fs) < 15 || len(fs[0]) != 1 {
-		return procEntry{}, false
-	}
-	pgrp, err := strconv.Atoi(fs[2])
-	if err != nil {
-		return procEntry{}, false
-	}
-	var ticks uint64
-	for _, f := range fs[11:15] {
-		v, _ := strconv.ParseInt(f, 10, 64) // cutime and cstime are signed
-		if v > 0 {
-			ticks += uint64(v)
-		}
-	}
-	return procEntry{pid: pid, pgrp: pgrp, state: fs[0][0], cpu: float64(ticks) / clockTicks}, true
-}
-
 // groupProcs returns the processes of process group pgid that are not
 // zombies.
-func groupProcs(pgid int) []procEntry {
+func groupProcs(pgid int) []peer.Stat {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
 	}
-	var out []procEntry
+	var out []peer.Stat
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		p, err := peer.ReadStat(pid)
 		if err != nil {
 			continue // it ended meanwhile
 		}
-		if p, ok := parseProcStat(pid, b); ok && p.pgrp == pgid && p.state != 'Z' {
+		if p.Pgrp == pgid && p.State != 'Z' {
 			out = append(out, p)
 		}
 	}
@@ -109,10 +74,9 @@ func groupProcs(pgid int) []procEntry {
 func groupStats(pgid int) (cpu float64, memKiB uint64) {
 	var pss uint64
 	for _, p := range groupProcs(pgid) {
-		cpu += p.cpu
-		_, hwm := procStats(p.pid)
-		memKiB = max(memKiB, hwm)
-		pss += procPss(p.pid)
+		cpu += p.CPUWithChildren()
+		memKiB = max(memKiB, peer.PeakRSS(p.Pid))
+		pss += procPss(p.Pid)
 	}
 	return cpu, max(memKiB, pss)
 }

@@ -3,15 +3,16 @@ package main
 import (
 	"fmt"
 	"io"
-	"sort"
 	"strings"
+
+	"github.com/trawlsec/trawl/bench/report"
 )
 
 // writeMarkdown prints the summary table and the loss curve table.
 func writeMarkdown(w io.Writer, rep *Report) {
 	m := rep.Machine
-	fmt.Fprintf(w, "Flow collectors side by side (%s): %s, %d cores, Linux %s, %s; load average at start %s, at end %s; net.core.rmem_max %s; %g s steps, %d exporters.\n",
-		rep.Time.Format("2006-01-02T15:04:05Z"), m.CPU, m.Cores, m.Kernel, m.Go, firstN(m.LoadAvg, 3), firstN(m.LoadAtEnd, 3), m.RmemMax, rep.StepSec, rep.Exporters)
+	fmt.Fprintf(w, "Flow collectors side by side (%s): %s; net.core.rmem_max %s; %g s steps, %d exporters.\n",
+		rep.Time.Format("2006-01-02T15:04:05Z"), m.Summary(), m.RmemMax, rep.StepSec, rep.Exporters)
 	if m.Versions != "" {
 		fmt.Fprintf(w, "Versions: %s.\n", m.Versions)
 	}
@@ -105,8 +106,8 @@ func writeMarkdown(w io.Writer, rep *Report) {
 			case len(losses) == 0:
 				fmt.Fprint(w, " – |")
 			default:
-				cell := fmt.Sprintf("%.3g", median(losses))
-				if a := median(ach); a < 0.9*r {
+				cell := fmt.Sprintf("%.3g", report.Median(losses))
+				if a := report.Median(ach); a < 0.9*r {
 					cell += " [" + human(a) + "]"
 				}
 				fmt.Fprintf(w, " %s |", cell)
@@ -116,31 +117,15 @@ func writeMarkdown(w io.Writer, rep *Report) {
 	}
 }
 
-func firstN(s string, n int) string {
-	f := strings.Fields(s)
-	if len(f) > n {
-		f = f[:n]
-	}
-	return strings.Join(f, " ")
-}
-
-// rateCell prints one rate, or min / median / max of several.
+// rateCell prints a tool's max rate, one per repetition (min / median /
+// max of several); 0, no step sustained, as "< lowest step".
 func rateCell(v []float64) string {
-	if len(v) == 0 {
-		return "–"
-	}
-	cell := func(x float64) string {
+	return report.Spread(v, func(x float64) string {
 		if x == 0 {
 			return "< lowest step"
 		}
 		return human(x)
-	}
-	if len(v) == 1 {
-		return cell(v[0])
-	}
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	return cell(s[0]) + " / " + cell(s[len(s)/2]) + " / " + cell(s[len(s)-1])
+	})
 }
 
 // writeKafkaMarkdown prints the -kafka mode's tables: per tool and format
@@ -151,8 +136,8 @@ func writeKafkaMarkdown(w io.Writer, rep *Report) {
 	if k == nil {
 		k = &KafkaSettings{}
 	}
-	fmt.Fprintf(w, "Flow collectors into Kafka (%s): %s, %d cores, Linux %s, %s; load average at start %s, at end %s; %g s steps, %d exporters.\n",
-		rep.Time.Format("2006-01-02T15:04:05Z"), m.CPU, m.Cores, m.Kernel, m.Go, firstN(m.LoadAvg, 3), firstN(m.LoadAtEnd, 3), rep.StepSec, rep.Exporters)
+	fmt.Fprintf(w, "Flow collectors into Kafka (%s): %s; %g s steps, %d exporters.\n",
+		rep.Time.Format("2006-01-02T15:04:05Z"), m.Summary(), rep.StepSec, rep.Exporters)
 	if m.Versions != "" {
 		fmt.Fprintf(w, "Versions: %s.\n", m.Versions)
 	}

@@ -13,29 +13,6 @@ import (
 	"github.com/trawlsec/trawl/bench/plot"
 )
 
-func TestMetricSums(t *testing.T) {
-	text := `# HELP x
-trawl_input_received_events_total{input="nf"} 1000
-trawl_input_received_events_total{input="app"} 7
-trawl_input_dropped_events_total{input="nf",reason="ring_full"} 3
-trawl_input_dropped_events_total{input="nf",reason="decode"} 2
-trawl_input_upstream_lost_total{input="nf",cause="exporter_sequence_gap"} 30
-trawl_input_upstream_lost_total{input="nf",cause="socket_overflow"} 4
-`
-	m := metricSums([]byte(text))
-	f := func(name string, want float64) {
-		t.Helper()
-		if m[name] != want {
-			t.Errorf("%s = %v, want %v", name, m[name], want)
-		}
-	}
-	f("trawl_input_received_events_total", 1000)
-	f("trawl_input_dropped_events_total", 5)
-	f("trawl_input_upstream_lost_total", 34)
-	f("trawl_input_upstream_lost_total:exporter_sequence_gap", 30)
-	f("trawl_input_upstream_lost_total:socket_overflow", 4)
-}
-
 func TestCountDelimited(t *testing.T) {
 	var b []byte
 	for i := 0; i < 1000; i++ {
@@ -55,25 +32,6 @@ func TestCountDelimited(t *testing.T) {
 	os.WriteFile(p, []byte("a\nb\nc\n"), 0o644)
 	if n, err := countLines(p); err != nil || n != 3 {
 		t.Fatalf("countLines = %d, %v", n, err)
-	}
-}
-
-func TestParseRateHuman(t *testing.T) {
-	f := func(in string, want float64, back string) {
-		t.Helper()
-		v, err := parseRate(in)
-		if err != nil || v != want {
-			t.Fatalf("parseRate(%q) = %v, %v; want %v", in, v, err, want)
-		}
-		if h := human(v); h != back {
-			t.Fatalf("human(%v) = %q, want %q", v, h, back)
-		}
-	}
-	f("100k", 100e3, "100k")
-	f("1.6M", 1.6e6, "1.6M")
-	f("2500", 2500, "2.5k")
-	if _, err := parseRate("fast"); err == nil {
-		t.Fatal("parseRate accepted junk")
 	}
 }
 
