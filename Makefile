@@ -25,6 +25,8 @@ FUZZ_TARGETS := \
 	./syslog/relp:FuzzParse \
 	./consumer:FuzzConverter \
 	./consumer:FuzzFlowMessage \
+	./consumer:FuzzFrameRecord \
+	./bench/peer:FuzzParseStat \
 	./bpf:FuzzDecode \
 	./bpf/proccache:FuzzParseStat \
 	./audit:FuzzRecord \

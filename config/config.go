@@ -262,9 +262,11 @@ type Sink struct {
 	// Topics overrides the topic per event kind (flow, syslog, audit,
 	// process, network, app); the default is trawl.<kind>.
 	Topics map[string]string `yaml:"topics"`
-	// Encoding of record values: json (ECS, the default) or protobuf.
+	// Encoding of record values: json (ECS, the default), protobuf, or
+	// frame (one record per spool frame, as the spool holds it).
 	Encoding string `yaml:"encoding"`
-	// Compression of record batches: zstd (default), lz4, snappy, gzip or
+	// Compression of record batches: zstd (default; none with encoding
+	// frame, whose frames are compressed already), lz4, snappy, gzip or
 	// none.
 	Compression string `yaml:"compression"`
 	// Linger is how long a partition waits to fill a batch (default 5ms).
@@ -753,8 +755,21 @@ func (c *Config) Validate() error {
 			default:
 				add(c.errorf(p+".compression", "unknown compression %q (want zstd, lz4, snappy, gzip or none)", s.Compression))
 			}
-			if s.Encoding != "" && s.Encoding != "json" && s.Encoding != "protobuf" {
-				add(c.errorf(p+".encoding", "unknown encoding %q (want json or protobuf)", s.Encoding))
+			switch s.Encoding {
+			case "", "json", "protobuf":
+			case "frame":
+				// A frame is one record, and a record must fit in a batch.
+				// Uncompressed frames reach frames.max_bytes plus headers,
+				// so at that size every full frame would be rejected.
+				batch := s.BatchMaxBytes
+				if batch == 0 {
+					batch = 1 << 20
+				}
+				if c.Frames.Compression == "none" && c.Frames.MaxBytes >= batch {
+					add(c.errorf(p+".encoding", "encoding frame sends each frame as one record, and with frames.compression none a full frame (frames.max_bytes %d) does not fit in batch_max_bytes (%d): compress frames, lower frames.max_bytes, or raise batch_max_bytes (and the topics' max.message.bytes)", c.Frames.MaxBytes, batch))
+				}
+			default:
+				add(c.errorf(p+".encoding", "unknown encoding %q (want json, protobuf or frame)", s.Encoding))
 			}
 			if s.Linger < 0 || s.BatchMaxBytes < 0 || s.BatchMaxBytes > 1<<30 || s.MaxBufferedRecords < 0 {
 				add(c.errorf(p, "linger, batch_max_bytes (at most 1GiB) and max_buffered_records must not be negative"))

@@ -127,6 +127,30 @@ func TestKafkaSinkValidation(t *testing.T) {
 	f("sinks:\n  - {type: kafka, brokers: [\"h:1\"], compression: brotli}\n", `unknown compression "brotli"`)
 	f("sinks:\n  - {type: kafka, brokers: [\"h:1\"], sasl: {mechanism: GSSAPI, username: u}}\n", "unknown SASL mechanism")
 	f("sinks:\n  - {type: kafka, brokers: [\"h:1\"], tls: {cert_file: c}}\n", "cert_file and key_file go together")
+	f("sinks:\n  - type: kafka\n    brokers: [\"h:1\"]\n    encoding: frames\n", `line 4: key sinks[0].encoding: unknown encoding "frames" (want json, protobuf or frame)`)
+	// Uncompressed frames of frames.max_bytes cannot fit in a batch.
+	f("frames:\n  compression: none\nsinks:\n  - type: kafka\n    brokers: [\"h:1\"]\n    encoding: frame\n", "line 6: key sinks[0].encoding: encoding frame sends each frame as one record")
+	f("frames:\n  compression: none\n  max_bytes: 512KiB\nsinks:\n  - {type: kafka, brokers: [\"h:1\"], encoding: frame, batch_max_bytes: 256KiB}\n", "does not fit in batch_max_bytes (262144)")
+}
+
+// TestKafkaSinkFrameEncoding: encoding frame is accepted with compressed
+// frames (the default), and with uncompressed ones that fit in a batch;
+// compression stays unset so that the sink picks its default (none).
+func TestKafkaSinkFrameEncoding(t *testing.T) {
+	f := func(yml string) {
+		t.Helper()
+		c, err := Parse([]byte(yml), "t.yaml")
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", yml, err)
+		}
+		if s := c.Sinks[0]; s.Encoding != "frame" || s.Compression != "" {
+			t.Fatalf("sink %+v", s)
+		}
+	}
+	f("sinks:\n  - {type: kafka, brokers: [\"h:1\"], encoding: frame}\n")
+	f("frames: {compression: fastest}\nsinks:\n  - {type: kafka, brokers: [\"h:1\"], encoding: frame}\n")
+	f("frames: {compression: none, max_bytes: 256KiB}\nsinks:\n  - {type: kafka, brokers: [\"h:1\"], encoding: frame}\n")
+	f("frames: {compression: none}\nsinks:\n  - {type: kafka, brokers: [\"h:1\"], encoding: frame, batch_max_bytes: 4MiB}\n")
 }
 
 func TestDefaultSyslogInputs(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/trawlsec/trawl/event"
+	"github.com/trawlsec/trawl/frame"
 )
 
 // Record headers that trawl's Kafka sink sets on every record, and the
@@ -32,33 +33,33 @@ const (
 	// EncodingFlowMessage is a goflow2 v2 FlowMessage in protobuf wire
 	// format (event.AppendFlowProto), version 2; flows only.
 	EncodingFlowMessage = "goflow2-flowmessage"
+	// EncodingTrawlFrame is one whole trawl frame exactly as the spool
+	// holds it (package frame: header, compressed batch of trawl-binary
+	// events, CRC32C); its version is frame.Version. One record carries
+	// many events: [KafkaSource] delivers each, [Decoder.Frame] decodes the
+	// value. HeaderKind is the frame's kind.
+	EncodingTrawlFrame = "trawl-frame"
 )
 
 // ErrUnknownEncoding is wrapped by the error [Converter.AppendJSON] returns
 // for a record whose encoding or encoding version this build cannot read.
 var ErrUnknownEncoding = errors.New("unknown record encoding")
 
-var binaryVersion = strconv.Itoa(event.Version)
+// ErrFrameRecord is wrapped by the error [Converter.AppendJSON] returns for
+// a trawl-frame record: it carries a batch of events, not one, so it has no
+// single JSON rendering. [KafkaSource] reads such records.
+var ErrFrameRecord = errors.New("record holds a trawl frame of many events")
 
-// Converter renders Kafka records written by trawl's Kafka sink as ECS
-// JSON, whatever their encoding: ECS JSON passes through (checked), trawl's
-// binary encoding and goflow2 FlowMessages are decoded and rendered with
-// event.AppendJSON. It reuses one event, so it is not safe for concurrent
-// use; the zero value is ready.
-//
-// What the binary encodings do not carry is missing from their JSON: the
-// per-frame fields (trawl.input, trawl.seq, observer.hostname) for both,
-// and for FlowMessage also the exporter's UDP address (observer.ip,
-// netflow.exporter). See docs/consumers.md.
-type Converter struct {
-	ev event.Event
-}
+var (
+	binaryVersion = strconv.Itoa(event.Version)
+	frameVersion  = strconv.Itoa(frame.Version)
+)
 
-// AppendJSON appends the ECS JSON of the event r carries to dst and returns
-// the extended slice and the event's kind. On error dst is returned
-// unchanged. It does not allocate when dst has room; it does not retain r.
-func (c *Converter) AppendJSON(dst []byte, r *kgo.Record) ([]byte, event.Kind, error) {
-	var enc, ver, kindName []byte
+// recordEncoding returns the encoding headers trawl's Kafka sink sets and
+// the record's event kind: from its trawl.kind header, else from a topic
+// named trawl.<kind>, else KindUnknown.
+func recordEncoding(r *kgo.Record) (enc, ver []byte, kind event.Kind) {
+	var kindName []byte
 	for i := range r.Headers {
 		h := &r.Headers[i]
 		switch h.Key {
@@ -74,6 +75,29 @@ func (c *Converter) AppendJSON(dst []byte, r *kgo.Record) ([]byte, event.Kind, e
 	if !ok {
 		kind, _ = event.ParseKind(strings.TrimPrefix(r.Topic, "trawl."))
 	}
+	return enc, ver, kind
+}
+
+// Converter renders Kafka records written by trawl's Kafka sink as ECS
+// JSON, one event per record: ECS JSON passes through (checked), trawl's
+// binary encoding and goflow2 FlowMessages are decoded and rendered with
+// event.AppendJSON. A trawl-frame record holds many events and gives
+// ErrFrameRecord ([KafkaSource] reads those). It reuses one event, so it is
+// not safe for concurrent use; the zero value is ready.
+//
+// What the binary encodings do not carry is missing from their JSON: the
+// per-frame fields (trawl.input, trawl.seq, observer.hostname) for both,
+// and for FlowMessage also the exporter's UDP address (observer.ip,
+// netflow.exporter). See docs/consumers.md.
+type Converter struct {
+	ev event.Event
+}
+
+// AppendJSON appends the ECS JSON of the event r carries to dst and returns
+// the extended slice and the event's kind. On error dst is returned
+// unchanged. It does not allocate when dst has room; it does not retain r.
+func (c *Converter) AppendJSON(dst []byte, r *kgo.Record) ([]byte, event.Kind, error) {
+	enc, ver, kind := recordEncoding(r)
 	switch string(enc) {
 	case "", EncodingECSJSON:
 		if len(ver) > 0 && string(ver) != "1" {
@@ -96,6 +120,8 @@ func (c *Converter) AppendJSON(dst []byte, r *kgo.Record) ([]byte, event.Kind, e
 			return dst, event.KindFlow, fmt.Errorf("cannot decode %s record: %w", EncodingFlowMessage, err)
 		}
 		return event.AppendJSON(dst, &c.ev), event.KindFlow, nil
+	case EncodingTrawlFrame:
+		return dst, kind, fmt.Errorf("cannot render a %s record as one JSON object: %w", EncodingTrawlFrame, ErrFrameRecord)
 	}
 	return dst, kind, fmt.Errorf("cannot read a record encoded as %q: %w", enc, ErrUnknownEncoding)
 }

@@ -31,14 +31,18 @@ func NewDecoder() (*Decoder, error) {
 	return &Decoder{fd: fd}, nil
 }
 
-// Frame verifies one frame (rec holds exactly one) and calls fn for each of
-// its events in order, with Seq, Input and Observer filled in from the
-// frame header. A corrupt frame or event is an error; events before it have
-// been delivered to fn.
+// Frame verifies one frame (rec holds exactly one: a spool record or the
+// value of a trawl-frame Kafka record) and calls fn for each of its events
+// in order, with Seq, Input and Observer filled in from the frame header. A
+// corrupt frame or event, or bytes after the frame, is an error; events
+// before it have been delivered to fn.
 func (d *Decoder) Frame(rec []byte, fn func(ev *event.Event) error) (frame.Header, error) {
-	h, payload, _, err := frame.Parse(rec)
+	h, payload, n, err := frame.Parse(rec)
 	if err != nil {
 		return h, err
+	}
+	if n != len(rec) {
+		return h, fmt.Errorf("cannot decode frame of input %q: %d bytes after its end: %w", h.Input, len(rec)-n, frame.ErrCorrupt)
 	}
 	d.raw, err = d.fd.Records(d.raw[:0], h, payload)
 	if err != nil {

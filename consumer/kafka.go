@@ -12,7 +12,10 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl"
+
+	"github.com/trawlsec/trawl/event"
 )
 
 // KafkaOptions configures a [KafkaSource].
@@ -48,12 +51,33 @@ type KafkaOptions struct {
 // across a rebalance; one that commits less often may: what it polled from
 // a revoked partition and had not committed goes to the partition's new
 // owner too. Create it with [NewKafkaSource].
+//
+// Records of every encoding the sink writes are read: one event per record
+// (ECS JSON, trawl-binary, goflow2 FlowMessage), or a whole frame per record
+// (trawl-frame), whose events become one message each, with the frame's
+// per-frame fields, exactly as a [SpoolSource] delivers them.
 type KafkaSource struct {
 	opts KafkaOptions
 	cl   *kgo.Client
 	conv Converter
+	dec  *Decoder // trawl-frame records; made on the first one
 
+	// recs are the records the last fetch returned; recs[:ri] have been
+	// converted into msgs, and recEnd[i] is the running count of messages
+	// converted up to and including recs[i] since that fetch. returned
+	// counts the messages Poll returned since the fetch; recs[:done] are
+	// returned in full (or skipped), so Commit may pass them.
+	recs     []*kgo.Record
+	recEnd   []int
+	ri       int
+	done     int
+	returned int
+	total    int
+
+	// msgs[:next] have been returned; msgs[next:] wait for the next Poll
+	// (a frame record can hold more events than a Poll may return).
 	msgs []Message
+	next int
 	buf  []byte
 
 	messages, skipped, commits, revoked, lost atomic.Uint64
@@ -134,56 +158,110 @@ func countPartitions(m map[string][]int32) int {
 
 // Poll implements [Source]. Every record polled is either returned or, when
 // it cannot be decoded, skipped, counted in Stats.Skipped and logged; a
-// later Commit covers both.
+// later Commit covers both. A trawl-frame record gives one message per
+// event, all with the record's offset; when max cuts a frame the rest of
+// its events come with the next Poll, before anything new is fetched.
 func (s *KafkaSource) Poll(ctx context.Context, max int) ([]Message, error) {
 	if max <= 0 {
 		max = s.opts.MaxPollRecords
 	}
-	s.msgs = s.msgs[:0]
-	s.buf = s.buf[:0]
 	for {
-		// What the previous Poll returned is done with: a blocked
-		// rebalance may go ahead now.
-		s.cl.AllowRebalance()
-		fs := s.cl.PollRecords(ctx, max)
-		if fs.IsClientClosed() {
-			return nil, fmt.Errorf("poll Kafka: %w", os.ErrClosed)
+		if s.next == len(s.msgs) {
+			// The previous batch is done with; its bytes may be reused.
+			clear(s.msgs)
+			s.msgs, s.next, s.buf = s.msgs[:0], 0, s.buf[:0]
 		}
-		var fatal error
-		fs.EachError(func(topic string, p int32, err error) {
-			switch {
-			case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-			case errors.Is(err, kerr.SaslAuthenticationFailed), errors.Is(err, kerr.TopicAuthorizationFailed),
-				errors.Is(err, kerr.GroupAuthorizationFailed), errors.Is(err, kerr.ClusterAuthorizationFailed):
-				fatal = fmt.Errorf("consume %s/%d: %w", topic, p, err)
-			default:
-				s.logThrottled("consumer group %s: fetching %s/%d: %v", s.opts.Group, topic, p, err)
-			}
-		})
-		fs.EachRecord(s.add)
-		if len(s.msgs) > 0 {
-			s.messages.Add(uint64(len(s.msgs)))
-			return s.msgs, nil
+		for len(s.msgs)-s.next < max && s.ri < len(s.recs) {
+			n0 := len(s.msgs)
+			s.add(s.recs[s.ri])
+			s.total += len(s.msgs) - n0
+			s.recEnd = append(s.recEnd, s.total)
+			s.ri++
 		}
-		if fatal != nil {
-			return nil, fatal
+		if s.next < len(s.msgs) {
+			break
 		}
-		if err := ctx.Err(); err != nil {
+		// Everything fetched is converted and returned (or skipped).
+		s.advance()
+		if err := s.fetch(ctx, max); err != nil {
 			return nil, err
 		}
-		if fs.NumRecords() == 0 {
-			// Only errors: do not spin on a broker that keeps failing.
-			select {
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			case <-time.After(100 * time.Millisecond):
-			}
+	}
+	from := s.next
+	s.next = min(len(s.msgs), from+max)
+	s.returned += s.next - from
+	s.advance()
+	s.messages.Add(uint64(s.next - from))
+	return s.msgs[from:s.next], nil
+}
+
+// fetch polls the client for up to max records into recs, after letting a
+// blocked rebalance go ahead. It returns nil with no records when the poll
+// gave only retryable errors (after a short pause, so that a broker that
+// keeps failing is not polled in a spin).
+func (s *KafkaSource) fetch(ctx context.Context, max int) error {
+	clear(s.recs)
+	s.recs, s.recEnd = s.recs[:0], s.recEnd[:0]
+	s.ri, s.done, s.returned, s.total = 0, 0, 0, 0
+	// What earlier Polls returned is done with: a blocked rebalance may go
+	// ahead now. Only here, when nothing fetched is left: while a frame is
+	// half returned its partition must stay this member's, so that Commit
+	// can still commit the frame's own offset for it.
+	s.cl.AllowRebalance()
+	fs := s.cl.PollRecords(ctx, max)
+	if fs.IsClientClosed() {
+		return fmt.Errorf("poll Kafka: %w", os.ErrClosed)
+	}
+	var fatal error
+	fs.EachError(func(topic string, p int32, err error) {
+		switch {
+		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		case errors.Is(err, kerr.SaslAuthenticationFailed), errors.Is(err, kerr.TopicAuthorizationFailed),
+			errors.Is(err, kerr.GroupAuthorizationFailed), errors.Is(err, kerr.ClusterAuthorizationFailed):
+			fatal = fmt.Errorf("consume %s/%d: %w", topic, p, err)
+		default:
+			s.logThrottled("consumer group %s: fetching %s/%d: %v", s.opts.Group, topic, p, err)
 		}
+	})
+	fs.EachRecord(s.keep)
+	if len(s.recs) > 0 {
+		return nil // records first; a fatal error comes back with the next fetch
+	}
+	if fatal != nil {
+		return fatal
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(100 * time.Millisecond):
+		return nil
 	}
 }
 
-// add converts one record into a message, or counts and logs it as skipped.
+// keep appends a fetched record to recs.
+func (s *KafkaSource) keep(r *kgo.Record) { s.recs = append(s.recs, r) }
+
+// advance moves done past the records whose messages have all been
+// returned (or that were skipped), in fetch order.
+func (s *KafkaSource) advance() {
+	for s.done < s.ri && s.recEnd[s.done] <= s.returned {
+		s.done++
+	}
+}
+
+// add converts one record into messages, or counts and logs it as skipped.
 func (s *KafkaSource) add(r *kgo.Record) {
+	enc, ver, _ := recordEncoding(r)
+	if string(enc) == EncodingTrawlFrame {
+		if err := s.addFrame(r, ver); err != nil {
+			s.skipped.Add(1)
+			s.logThrottled("consumer group %s: skipping record %s/%d@%d: %v", s.opts.Group, r.Topic, r.Partition, r.Offset, err)
+		}
+		return
+	}
 	start := len(s.buf)
 	buf, kind, err := s.conv.AppendJSON(s.buf, r)
 	if err != nil {
@@ -202,6 +280,49 @@ func (s *KafkaSource) add(r *kgo.Record) {
 		Kind:      kind,
 		JSON:      buf[start:len(buf):len(buf)],
 	})
+}
+
+// addFrame appends a message per event of a trawl-frame record, keyed and
+// rendered as a spool source does it. A record that is not one valid frame
+// adds nothing, not even the events before the damage: a frame is
+// delivered whole or not at all.
+func (s *KafkaSource) addFrame(r *kgo.Record, ver []byte) error {
+	if len(ver) > 0 && string(ver) != frameVersion {
+		return fmt.Errorf("cannot read %s version %q: %w", EncodingTrawlFrame, ver, ErrUnknownEncoding)
+	}
+	if s.dec == nil {
+		dec, err := NewDecoder()
+		if err != nil {
+			return err
+		}
+		s.dec = dec
+	}
+	m0, b0 := len(s.msgs), len(s.buf)
+	_, err := s.dec.Frame(r.Value, func(ev *event.Event) error {
+		k0 := len(s.buf)
+		s.buf = AppendKey(s.buf, ev)
+		j0 := len(s.buf)
+		s.buf = event.AppendJSON(s.buf, ev)
+		var key []byte
+		if j0 > k0 {
+			key = s.buf[k0:j0:j0]
+		}
+		s.msgs = append(s.msgs, Message{
+			Topic:     r.Topic,
+			Partition: r.Partition,
+			Offset:    r.Offset,
+			Key:       key,
+			Kind:      ev.Kind,
+			JSON:      s.buf[j0:len(s.buf):len(s.buf)],
+		})
+		return nil
+	})
+	if err != nil {
+		clear(s.msgs[m0:])
+		s.msgs, s.buf = s.msgs[:m0], s.buf[:b0]
+		return fmt.Errorf("cannot decode %s record: %w", EncodingTrawlFrame, err)
+	}
+	return nil
 }
 
 // logThrottled logs at most one line per 10 s and says how many it held
@@ -223,13 +344,61 @@ func (s *KafkaSource) logThrottled(format string, args ...any) {
 
 // Commit implements [Source]: it commits, synchronously, the offsets after
 // every record Poll returned or skipped, on the partitions this member
-// owns.
+// owns. A trawl-frame record counts as returned once all its events were:
+// when max cut a frame, its events already returned are delivered again
+// after a restart or a rebalance, as [SpoolSource.Commit] does.
 func (s *KafkaSource) Commit(ctx context.Context) error {
-	if err := s.cl.CommitUncommittedOffsets(ctx); err != nil {
+	var err error
+	if s.done == len(s.recs) {
+		err = s.cl.CommitUncommittedOffsets(ctx)
+	} else {
+		err = s.commitPartial(ctx)
+	}
+	if err != nil {
 		return fmt.Errorf("commit offsets of consumer group %s: %w", s.opts.Group, err)
 	}
 	s.commits.Add(1)
 	return nil
+}
+
+// commitPartial commits while records of the last fetch are not yet
+// returned in full: on the partitions of those records, the offset of the
+// first of them (it is delivered again after a restart); elsewhere, as
+// CommitUncommittedOffsets, the offset after everything polled.
+func (s *KafkaSource) commitPartial(ctx context.Context) error {
+	offs := s.cl.UncommittedOffsets()
+	if offs == nil {
+		offs = map[string]map[int32]kgo.EpochOffset{}
+	}
+	seen := map[string]map[int32]bool{}
+	for _, r := range s.recs[s.done:] {
+		if seen[r.Topic][r.Partition] {
+			continue // a later record of a partition already held back
+		}
+		if seen[r.Topic] == nil {
+			seen[r.Topic] = map[int32]bool{}
+		}
+		seen[r.Topic][r.Partition] = true
+		if offs[r.Topic] == nil {
+			offs[r.Topic] = map[int32]kgo.EpochOffset{}
+		}
+		offs[r.Topic][r.Partition] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset}
+	}
+	var cerr error
+	s.cl.CommitOffsetsSync(ctx, offs, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			cerr = err
+			return
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if err := kerr.ErrorForCode(p.ErrorCode); err != nil && cerr == nil {
+					cerr = fmt.Errorf("%s/%d: %w", t.Topic, p.Partition, err)
+				}
+			}
+		}
+	})
+	return cerr
 }
 
 // Stats implements [Source].

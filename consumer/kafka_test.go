@@ -2,6 +2,7 @@ package consumer_test
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/trawlsec/trawl/consumer"
 	"github.com/trawlsec/trawl/event"
+	"github.com/trawlsec/trawl/frame"
+	"github.com/trawlsec/trawl/sinks/disk"
 	"github.com/trawlsec/trawl/sinks/kafka"
 	"github.com/trawlsec/trawl/sinks/kafka/kafkatest"
 )
@@ -412,4 +415,219 @@ func TestDefaultTopicsMatchSink(t *testing.T) {
 			t.Fatalf("kind %v: consumer topic %s, sink topic %s", k, topic, want)
 		}
 	}
+}
+
+// framesByInput appends to sp, for each of inputs in turn, frames of per
+// app events: input j holds the ids i < n with i%len(inputs) == j, so every
+// event key (the sender address, i%64) belongs to one input.
+func framesByInput(t *testing.T, sp *disk.Spool, inputs []string, n, per int) {
+	t.Helper()
+	enc, err := frame.NewEncoder(frame.EncoderOptions{Level: frame.LevelS2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b frame.Builder
+	var rec []byte
+	for j, in := range inputs {
+		var ids []int
+		for i := j; i < n; i += len(inputs) {
+			ids = append(ids, i)
+		}
+		for f := 0; f*per < len(ids); f++ {
+			b.Reset()
+			for _, id := range ids[f*per : min(len(ids), (f+1)*per)] {
+				ev := consumer.SampleApp(id)
+				rec = event.AppendBinary(rec[:0], &ev)
+				b.Add(rec)
+			}
+			fr, err := enc.AppendFrame(nil, frame.Header{Kind: event.KindApp, FirstSeq: uint64(f * per), Created: time.Now().UnixNano(), Input: []byte(in), Observer: []byte("trawl-1")}, &b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := sp.Append(fr); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := sp.Sync(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestKafkaSourceFrames runs the Kafka source on a topic the real Kafka
+// sink wrote with encoding frame (one record per frame, keyed by input):
+//
+//   - round-robin and fan-out: two groups of two members each see every
+//     event once, each member a share, every message exactly the JSON and
+//     key a spool source gives for the same event;
+//   - partial frames: a member whose Poll max cuts a frame commits only the
+//     frames it returned whole; the next member of the group gets the rest,
+//     the cut frame again in full;
+//   - malformed frame records are skipped and counted, never delivered.
+func TestKafkaSourceFrames(t *testing.T) {
+	cluster := kafkatest.StartConfig(t, kafkatest.Config{Partitions: 4})
+	seeds := cluster.Seeds()
+	adm, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	admin := kadm.NewClient(adm)
+	const topic, parts = "fr.app", 4
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := admin.CreateTopic(ctx, parts, 1, nil, topic); err != nil {
+		t.Fatalf("create topic %s: %v", topic, err)
+	}
+	// One input per partition, so that every member of a group of two
+	// owns data: names whose keys Kafka's default partitioner spreads.
+	part := kgo.StickyKeyPartitioner(nil).ForTopic(topic)
+	inputs := make([]string, parts)
+	for i, found := 0, 0; found < parts; i++ {
+		name := "app-" + strconv.Itoa(i)
+		if p := part.Partition(&kgo.Record{Key: []byte(name)}, parts); inputs[p] == "" {
+			inputs[p] = name
+			found++
+		}
+	}
+	const n, per = 8000, 250
+	sp := openSpool(t, t.TempDir())
+	framesByInput(t, sp, inputs, n, per)
+	ref := map[int]spoolMessage{}
+	lines, keys := drain(t, spoolSource(t, sp, "reference"), 0, n)
+	for i, l := range lines {
+		ref[appID(t, []byte(l))] = spoolMessage{l, keys[i]}
+	}
+	if len(ref) != n {
+		t.Fatalf("the spool holds %d distinct ids", len(ref))
+	}
+
+	t.Run("round-robin and fan-out", func(t *testing.T) {
+		groups := []*groupRun{{name: "frr", want: n}, {name: "ffan", want: n}}
+		srcs := [][]*consumer.KafkaSource{
+			{kafkaSource(t, seeds, "frr", topic), kafkaSource(t, seeds, "frr", topic)},
+			{kafkaSource(t, seeds, "ffan", topic), kafkaSource(t, seeds, "ffan", topic)},
+		}
+		wait, stop := startGroups(t, topic, ref, groups, srcs)
+		defer stop()
+		waitAssigned(t, admin, "frr", 2, parts)
+		waitAssigned(t, admin, "ffan", 2, parts)
+		runSink(t, kafka.Options{Name: "frames", Seeds: seeds, Spool: sp, Encoding: kafka.EncodingFrame, Topics: map[event.Kind]string{event.KindApp: topic}})
+		wait()
+		for gi, g := range groups {
+			t.Logf("group %s: members read %d and %d events", g.name, len(g.members[0]), len(g.members[1]))
+			if len(g.members[0]) == 0 || len(g.members[1]) == 0 {
+				t.Fatalf("group %s: a member read nothing", g.name)
+			}
+			for _, src := range srcs[gi] {
+				if st := src.Stats(); st.Skipped != 0 {
+					t.Fatalf("group %s: stats %+v", g.name, st)
+				}
+			}
+		}
+	})
+
+	t.Run("partial frames", func(t *testing.T) {
+		x := kafkaSource(t, seeds, "partial", topic)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		type recKey struct {
+			p   int32
+			off int64
+		}
+		perRecord := map[recKey][]int{}
+		for range 3 {
+			msgs, err := x.Poll(ctx, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(msgs) != 100 {
+				t.Fatalf("Poll(100) returned %d messages", len(msgs))
+			}
+			for _, m := range msgs {
+				perRecord[recKey{m.Partition, m.Offset}] = append(perRecord[recKey{m.Partition, m.Offset}], appID(t, m.JSON))
+			}
+		}
+		if err := x.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		x.Close()
+		whole := map[int]bool{}
+		cut := 0
+		for _, ids := range perRecord {
+			if len(ids) == per {
+				for _, id := range ids {
+					whole[id] = true
+				}
+			} else {
+				cut++
+			}
+		}
+		// 300 messages of frames of 250: at least one frame whole, one cut.
+		if len(whole) == 0 || cut == 0 {
+			t.Fatalf("x read %d frames whole and cut %d", len(whole)/per, cut)
+		}
+		y := kafkaSource(t, seeds, "partial", topic)
+		seen := map[int]int{}
+		for len(seen) < n-len(whole) {
+			msgs, err := y.Poll(ctx, 0)
+			if err != nil {
+				t.Fatalf("after %d ids: %v", len(seen), err)
+			}
+			for _, m := range msgs {
+				id := appID(t, m.JSON)
+				if whole[id] {
+					t.Fatalf("id %d came again although x committed its whole frame", id)
+				}
+				if seen[id]++; seen[id] > 1 {
+					t.Fatalf("id %d twice", id)
+				}
+			}
+			if err := y.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		t.Logf("x returned %d frames whole and cut %d; y read the other %d events", len(whole)/per, cut, len(seen))
+		y.Close()
+		pollNothing(t, kafkaSource(t, seeds, "partial", topic))
+	})
+
+	t.Run("malformed", func(t *testing.T) {
+		const bad = "fr.bad"
+		frames := encodeFrames(t, 0, 1, 10, consumer.SampleApp)
+		hdr := func(ver string) []kgo.RecordHeader {
+			return []kgo.RecordHeader{{Key: consumer.HeaderEncoding, Value: []byte(consumer.EncodingTrawlFrame)}, {Key: consumer.HeaderEncodingVersion, Value: []byte(ver)}}
+		}
+		flipped := append([]byte(nil), frames[0]...)
+		flipped[len(flipped)-1] ^= 1
+		recs := []*kgo.Record{
+			{Topic: bad, Value: []byte("not a frame"), Headers: hdr("1")},
+			{Topic: bad, Value: flipped, Headers: hdr("1")},
+			{Topic: bad, Value: frames[0], Headers: hdr("7")},
+			{Topic: bad, Value: frames[0], Headers: hdr("1")},
+		}
+		prod, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.AllowAutoTopicCreation(), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer prod.Close()
+		if err := prod.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		src := kafkaSource(t, seeds, "bad", bad)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		msgs, err := src.Poll(ctx, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs) != 10 || src.Stats().Skipped != 3 {
+			t.Fatalf("%d messages, stats %+v; want the 10 events of the good frame, 3 skipped", len(msgs), src.Stats())
+		}
+		for i, m := range msgs {
+			if appID(t, m.JSON) != i || m.Offset != 3 {
+				t.Fatalf("message %d: offset %d %s", i, m.Offset, m.JSON)
+			}
+		}
+	})
 }

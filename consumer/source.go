@@ -14,14 +14,17 @@ type Message struct {
 	Topic string
 	// Partition is the Kafka partition; 0 for the spool.
 	Partition int32
-	// Offset is the Kafka offset. For the spool it is the spool position
-	// at the end of the frame holding the event, which all events of one
-	// frame share.
+	// Offset is the Kafka offset; the events of a trawl-frame record all
+	// share the record's. For the spool it is the spool position at the
+	// end of the frame holding the event, which all events of one frame
+	// share.
 	Offset int64
-	// Key is the source whose order matters (the Kafka record key: a
-	// flow's exporter, a syslog host name, else the sender address; nil for
-	// local sources such as audit and eBPF). Events with one key keep their
-	// order, in Kafka because they share a partition.
+	// Key is the source whose order matters (the Kafka record key of the
+	// per-event encodings: a flow's exporter, a syslog host name, else the
+	// sender address; nil for local sources such as audit and eBPF). Events
+	// with one key keep their order, in Kafka because they share a
+	// partition (trawl-frame records are keyed by input instead, which
+	// keeps every event of an input in order).
 	Key []byte
 	// Kind is the event's kind (KindUnknown for a record with no trawl.kind
 	// header on a topic not named trawl.<kind>).

@@ -4,15 +4,20 @@
 # real single-node Apache Kafka broker on this machine (docs/benchmarks.md).
 #
 #  1. trawl's Kafka sink alone: BenchmarkSinkToBroker (sinks/kafka) produces
-#     a prefilled spool into a broker of its own (kafkatest);
+#     a prefilled spool into a broker of its own (kafkatest), per event
+#     (protobuf, JSON) and per frame (encoding frame: S2 or zstd frames,
+#     uncompressed or zstd batches), with the sink's and the broker's CPU;
 #  2. one broker (scripts/kafka.sh, KRaft, in a temporary KAFKA_DIR on free
 #     ports, stopped on exit), then trawlbench -kafka: trawl (kafka sink,
-#     protobuf and JSON) and goflow2 (-transport=kafka -format=bin) fed the
-#     same NetFlow v5 and v9 traffic at stepped rates, each step into a fresh
-#     topic, delivered flows counted at the broker.
+#     protobuf, JSON and frame) and goflow2 (-transport=kafka -format=bin)
+#     fed the same NetFlow v5 and v9 traffic at stepped rates, each step into
+#     a fresh topic, delivered flows counted at the broker (for trawl-frame
+#     by decoding the frames in the topic).
 #
 # About 3–4 minutes. Extra arguments go to trawlbench (see `--help`), e.g.
-# --formats v5,v9,ipfix or --kafka-linger 20ms. Environment:
+# --formats v5,v9,ipfix, --kafka-linger 20ms, or for the trawl-frame row
+# --kafka-frames-compression fastest (zstd frames) and
+# --kafka-frame-batch-compression zstd. Environment:
 #   KAFKA_BENCH_JVM_OPTS  the broker's JVM flags [Kafka's own start script's:
 #                         1 GiB heap, G1, C2 on]
 #   KAFKA_PARTITIONS      partitions of every topic [3]

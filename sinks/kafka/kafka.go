@@ -1,6 +1,8 @@
 // Package kafka is the Apache Kafka sink: it follows the disk spool with a
-// durable cursor and produces one Kafka record per event, with franz-go's
-// idempotent producer, acks=all and zstd-compressed batches.
+// durable cursor and produces one Kafka record per event (ECS JSON or
+// protobuf, in zstd-compressed batches) or one record per frame (the
+// spool's frame as is, already compressed), with franz-go's idempotent
+// producer and acks=all.
 //
 // Delivery goes through the spool. An event counts as accepted once its
 // frame is durable in the spool; the sink's cursor moves past a frame only
@@ -29,6 +31,7 @@ import (
 
 	"github.com/trawlsec/trawl/consumer"
 	"github.com/trawlsec/trawl/event"
+	"github.com/trawlsec/trawl/frame"
 	"github.com/trawlsec/trawl/sinks/disk"
 )
 
@@ -44,20 +47,40 @@ const (
 	// and every other kind in trawl's binary encoding, which is protobuf
 	// wire format too (docs/encoding.md).
 	EncodingProtobuf
+	// EncodingFrame writes one record per spool frame, its bytes exactly
+	// as the spool holds them (consumer.EncodingTrawlFrame): no decoding,
+	// no re-encoding, the frame's own codec is the compression. Records
+	// are keyed by the frame's input name.
+	EncodingFrame
 )
 
-// ParseEncoding parses "json" or "protobuf".
+var encodingNames = [...]string{"json", "protobuf", "frame"}
+
+// String returns the encoding's configuration name.
+func (e Encoding) String() string {
+	if int(e) < len(encodingNames) {
+		return encodingNames[e]
+	}
+	return fmt.Sprintf("encoding(%d)", uint8(e))
+}
+
+// ParseEncoding parses "json" (or ""), "protobuf" or "frame".
 func ParseEncoding(s string) (Encoding, error) {
 	switch s {
 	case "", "json":
 		return EncodingJSON, nil
 	case "protobuf":
 		return EncodingProtobuf, nil
+	case "frame":
+		return EncodingFrame, nil
 	}
-	return 0, fmt.Errorf("unknown Kafka encoding %q (want json or protobuf)", s)
+	return 0, fmt.Errorf("unknown Kafka encoding %q (want json, protobuf or frame)", s)
 }
 
-var binaryVersion = strconv.Itoa(event.Version)
+var (
+	binaryVersion = strconv.Itoa(event.Version)
+	frameVersion  = strconv.Itoa(frame.Version)
+)
 
 // ParseCompression maps a compression name ("" and "zstd" are zstd) to
 // franz-go's codec.
@@ -93,20 +116,28 @@ type Options struct {
 	Topics map[event.Kind]string
 	// Encoding of record values (default JSON).
 	Encoding Encoding
-	// Compression of record batches: "zstd" (the default), "lz4",
-	// "snappy", "gzip" or "none". zstd is the smallest on the wire and
-	// the broker's disk; franz-go compresses in one goroutine per broker,
-	// so on a CPU-bound collector lz4 or snappy deliver more events/s.
+	// Compression of record batches: "zstd", "lz4", "snappy", "gzip" or
+	// "none". The default is zstd, and none for EncodingFrame, whose
+	// records are frames compressed already (by the spool's codec,
+	// frames.compression): compressing them again costs CPU and saves
+	// little. zstd is the smallest on the wire and the broker's disk;
+	// franz-go compresses in one goroutine per broker, so on a CPU-bound
+	// collector lz4 or snappy deliver more events/s.
 	Compression string
 	// Linger is how long a partition waits for more records before a
 	// produce request (default 5ms).
 	Linger time.Duration
 	// BatchMaxBytes bounds one record batch (default 1 MiB, Kafka's own
-	// default limit for a message set).
+	// default limit for a message set). It must not exceed the topics'
+	// max.message.bytes. With EncodingFrame it also bounds one frame: a
+	// frame that does not fit in a batch on its own is rejected (its events
+	// counted as rejected), which compressed frames of the default
+	// frames.max_bytes (1 MiB uncompressed) never are.
 	BatchMaxBytes int32
 	// MaxBufferedRecords bounds the records produced but not yet
-	// acknowledged (default 200,000); beyond it the sink stops reading the
-	// spool.
+	// acknowledged (default 200,000, and 128 with EncodingFrame, where a
+	// record is a frame of up to BatchMaxBytes); beyond it the sink stops
+	// reading the spool.
 	MaxBufferedRecords int
 	// TLS, if not nil, is used for every broker connection.
 	TLS *tls.Config
@@ -147,6 +178,10 @@ type Sink struct {
 	failed atomic.Pointer[error]
 
 	hdrs map[event.Kind][]kgo.RecordHeader
+	// keys are the record keys of EncodingFrame, one per input name,
+	// shared read-only by every record of that input.
+	keys   map[string][]byte
+	values valuePool
 
 	// in-flight frames, oldest first; guarded by mu.
 	mu       sync.Mutex
@@ -175,6 +210,9 @@ type pendingFrame struct {
 	// that lives until the frame is acknowledged.
 	slab []byte
 	recs []kgo.Record
+	// rec is the frame's only record with EncodingFrame; its value comes
+	// from Sink.values and goes back there once franz-go is done with it.
+	rec kgo.Record
 }
 
 // New connects the client (lazily: brokers are dialled on first use) and
@@ -195,6 +233,12 @@ func New(opts Options, delivered, rejected *metrics.Counter, logf func(string, .
 	if opts.Linger == 0 {
 		opts.Linger = 5 * time.Millisecond
 	}
+	if opts.Encoding >= Encoding(len(encodingNames)) {
+		return nil, fmt.Errorf("unknown Kafka encoding %d", opts.Encoding)
+	}
+	if opts.Compression == "" && opts.Encoding == EncodingFrame {
+		opts.Compression = "none"
+	}
 	codec, err := ParseCompression(opts.Compression)
 	if err != nil {
 		return nil, err
@@ -204,6 +248,9 @@ func New(opts Options, delivered, rejected *metrics.Counter, logf func(string, .
 	}
 	if opts.MaxBufferedRecords == 0 {
 		opts.MaxBufferedRecords = 200_000
+		if opts.Encoding == EncodingFrame {
+			opts.MaxBufferedRecords = defaultMaxBufferedFrames
+		}
 	}
 	if opts.ClientID == "" {
 		opts.ClientID = "trawl"
@@ -223,6 +270,7 @@ func New(opts Options, delivered, rejected *metrics.Counter, logf func(string, .
 		rejected:  rejected,
 		logf:      logf,
 		hdrs:      make(map[event.Kind][]kgo.RecordHeader),
+		keys:      make(map[string][]byte),
 		progress:  make(chan struct{}, 1),
 		atEnd:     make(chan struct{}),
 	}
@@ -337,7 +385,12 @@ func (s *Sink) Run(ctx context.Context) error {
 		rec, end, err := s.r.Next()
 		switch {
 		case err == nil:
-			if s.produceFrame(readCtx, rec, end) != nil {
+			if s.opts.Encoding == EncodingFrame {
+				err = s.produceFrameRecord(readCtx, rec, end)
+			} else {
+				err = s.produceFrame(readCtx, rec, end)
+			}
+			if err != nil {
 				return s.finish(nil) // stopped while waiting for buffer space
 			}
 		case errors.Is(err, disk.ErrNoData):
@@ -504,6 +557,136 @@ func (s *Sink) produceFrame(ctx context.Context, rec []byte, end disk.Pos) error
 	return ctx.Err()
 }
 
+// produceFrameRecord hands one frame to the client as one record, its bytes
+// exactly as the spool holds them. It blocks while the client's buffer is
+// full. The brokers acknowledge or refuse the frame as a whole, so the
+// delivered and rejected counters move by its event count at once.
+func (s *Sink) produceFrameRecord(ctx context.Context, rec []byte, end disk.Pos) error {
+	pf := &pendingFrame{end: end}
+	h, err := s.frameRecord(&pf.rec, rec)
+	if err != nil || h.Count == 0 {
+		if err != nil {
+			s.logf("sink %s: skipping a bad frame at spool position %d: %v", s.opts.Name, end, err)
+		}
+		// Nothing to deliver: the frame is done, in order behind earlier
+		// frames, so the cursor can pass it.
+		s.enqueue(pf)
+		s.frameDone(pf)
+		return nil
+	}
+	pf.created = h.Created
+	pf.events = int(h.Count)
+	s.enqueue(pf)
+	s.cl.Produce(ctx, &pf.rec, func(r *kgo.Record, err error) {
+		// franz-go is done with the record once it calls its promise.
+		s.values.put(r.Value)
+		r.Value = nil
+		if err != nil {
+			if errors.Is(err, kgo.ErrClientClosed) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+				return // not delivered; the frame stays unacknowledged and is produced again next start
+			}
+			if !rejectedForGood(err) {
+				s.failed.CompareAndSwap(nil, &err) // as in produceFrame: Run restarts the client
+				return
+			}
+			s.rejected.Add(pf.events)
+			s.logf("sink %s: Kafka refused the record of a frame of %d events for topic %s for good (events skipped): %v", s.opts.Name, pf.events, r.Topic, err)
+		} else {
+			s.delivered.Add(pf.events)
+		}
+		s.frameDone(pf)
+	})
+	return ctx.Err()
+}
+
+// frameRecord checks the frame in rec (exactly one, CRC included) and fills
+// r with it: a copy of the bytes from the value pool, the input's key, the
+// kind's topic and headers. It does not allocate once the pool and the
+// key and header caches have warmed up.
+func (s *Sink) frameRecord(r *kgo.Record, rec []byte) (frame.Header, error) {
+	h, _, n, err := frame.Parse(rec)
+	if err != nil {
+		return h, err
+	}
+	if n != len(rec) {
+		return h, fmt.Errorf("spool record of %d bytes holds a frame of %d: %w", len(rec), n, frame.ErrCorrupt)
+	}
+	v := s.values.get(len(rec))
+	copy(v, rec)
+	r.Value = v
+	r.Key = s.inputKey(h.Input)
+	r.Topic = s.topic(h.Kind)
+	r.Headers = s.headers(h.Kind)
+	return h, nil
+}
+
+// inputKey returns the shared record key of an input name.
+func (s *Sink) inputKey(input []byte) []byte {
+	if k, ok := s.keys[string(input)]; ok {
+		return k
+	}
+	if len(input) == 0 {
+		return nil
+	}
+	k := append([]byte(nil), input...)
+	s.keys[string(k)] = k
+	return k
+}
+
+// defaultMaxBufferedFrames is MaxBufferedRecords for EncodingFrame: about a
+// second of frames at a million events/s, yet at most 128 batches of
+// memory.
+const defaultMaxBufferedFrames = 128
+
+// valuePool recycles the buffers that hold EncodingFrame record values, so
+// that copying a frame out of the spool reader's buffer does not allocate
+// in steady state. A buffer is in use from Produce until franz-go calls
+// the record's promise. It is safe for concurrent use: the produce loop
+// gets, promises put.
+type valuePool struct {
+	mu   sync.Mutex
+	free [][]byte
+}
+
+const (
+	// maxPooledValues bounds the idle buffers kept.
+	maxPooledValues = 32
+	// maxPooledValueCap drops buffers of unusually large frames rather
+	// than keep them idle.
+	maxPooledValueCap = 4 << 20
+	// valueRound is what a new buffer's capacity is rounded up to, so
+	// that frames a little larger than the last still fit.
+	valueRound = 64 << 10
+)
+
+// get returns a buffer of length n.
+func (p *valuePool) get(n int) []byte {
+	var b []byte
+	p.mu.Lock()
+	if k := len(p.free); k > 0 {
+		b = p.free[k-1]
+		p.free[k-1] = nil
+		p.free = p.free[:k-1]
+	}
+	p.mu.Unlock()
+	if cap(b) < n {
+		b = make([]byte, n, (n+valueRound-1)/valueRound*valueRound)
+	}
+	return b[:n]
+}
+
+// put returns b to the pool; the caller must not use it afterwards.
+func (p *valuePool) put(b []byte) {
+	if cap(b) == 0 || cap(b) > maxPooledValueCap {
+		return
+	}
+	p.mu.Lock()
+	if len(p.free) < maxPooledValues {
+		p.free = append(p.free, b)
+	}
+	p.mu.Unlock()
+}
+
 // rejectedForGood reports whether err means the broker will never accept
 // this record as it is (too large, invalid), so that retrying cannot help
 // and the event is counted and skipped rather than stalling the sink.
@@ -605,11 +788,14 @@ func (s *Sink) headers(k event.Kind) []kgo.RecordHeader {
 		return h
 	}
 	enc, ver := consumer.EncodingECSJSON, "1"
-	if s.opts.Encoding == EncodingProtobuf {
+	switch s.opts.Encoding {
+	case EncodingProtobuf:
 		enc, ver = consumer.EncodingTrawlBinary, binaryVersion
 		if k == event.KindFlow {
 			enc, ver = consumer.EncodingFlowMessage, "2" // goflow2's v2 schema
 		}
+	case EncodingFrame:
+		enc, ver = consumer.EncodingTrawlFrame, frameVersion
 	}
 	h := []kgo.RecordHeader{
 		{Key: consumer.HeaderEncoding, Value: []byte(enc)},

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"flag"
 	"fmt"
 	"hash/maphash"
 	"io"
@@ -25,25 +26,38 @@ import (
 	"github.com/trawlsec/trawl/bench/gen"
 	"github.com/trawlsec/trawl/bench/host"
 	"github.com/trawlsec/trawl/bench/peer"
+	"github.com/trawlsec/trawl/frame"
 )
 
 // The -kafka mode: every collector produces its flows to one Kafka broker
 // instead of writing files, each step into a fresh topic with the same
 // partition count, and what the broker holds afterwards (the sum of the
-// topic's end offsets) is what was delivered.
+// topic's end offsets; for trawl-frame the events in the frames there) is
+// what was delivered.
 //
 // Tools in this mode:
 //
 //   - trawl-pb: trawl with a kafka sink, encoding protobuf (goflow2's
 //     FlowMessage), everything else at trawl's defaults;
 //   - trawl-json: the same with encoding json (ECS);
+//   - trawl-frame: the same with encoding frame, one record per spool frame
+//     (S2 frames, uncompressed batches: trawl's defaults;
+//     -kafka-frames-compression and -kafka-frame-batch-compression change
+//     them); the harness decodes the frames to count the events;
 //   - goflow2-pb: goflow2 -transport=kafka -format=bin with zstd
 //     compression and a 100 ms flush interval, otherwise at its defaults
 //     (sarama: acks=1, not idempotent, a request once a partition's batch
 //     would pass 1 MB, round-robin partitioning). Its default flush
 //     interval, 5 s, holds the last batches of a step until the next tick,
 //     also when stopping, which would count as 5 s of delivery delay.
-var kafkaTools = []string{"trawl-pb", "trawl-json", "goflow2-pb"}
+var kafkaTools = []string{"trawl-pb", "trawl-json", "trawl-frame", "goflow2-pb"}
+
+// Settings of the trawl-frame tool. They are flags of this file rather
+// than of main: they concern one tool of the Kafka mode only.
+var (
+	kafkaFramesCompression = flag.String("kafka-frames-compression", "", "trawl-frame: trawl's frames.compression (s2, s2-better, fastest, default, better, best, none; empty = trawl's default, s2)")
+	kafkaFrameBatchComp    = flag.String("kafka-frame-batch-compression", "", "trawl-frame: the kafka sink's record batch compression (zstd, lz4, snappy, gzip, none; empty = the sink's default for encoding frame, none)")
+)
 
 // goflow2FlushFreq is goflow2's -transport.kafka.flushfreq in the bench
 // (-goflow2-kafka-args can override it).
@@ -90,6 +104,15 @@ type KafkaCounts struct {
 	// step (collector start to final count); it shares the machine.
 	BrokerCPUSeconds   float64 `json:"broker_cpu_s"`
 	BrokerCPUPerMFlows float64 `json:"broker_cpu_s_per_mflows"`
+	// FrameRecords is the records (frames) in a trawl-frame topic and
+	// FrameBytes the sum of their values; Records and Unique then count
+	// the events in them. FramesCompression and
+	// BatchCompression are the trawl-frame settings of the step ("" =
+	// trawl's defaults).
+	FrameRecords      uint64 `json:"frame_records,omitempty"`
+	FrameBytes        uint64 `json:"frame_bytes,omitempty"`
+	FramesCompression string `json:"frames_compression,omitempty"`
+	BatchCompression  string `json:"batch_compression,omitempty"`
 	// SinkDelivered and SinkRejected are trawl's own counters.
 	SinkDelivered uint64 `json:"trawl_sink_delivered,omitempty"`
 	SinkRejected  uint64 `json:"trawl_sink_rejected,omitempty"`
@@ -119,6 +142,8 @@ type kafkaMode struct {
 	batchMaxBytes int
 	maxBuffered   int
 	goflow2Args   []string
+	// framesCompression and batchCompression configure trawl-frame.
+	framesCompression, batchCompression string
 	// profileDir, if set, receives a CPU profile of trawl per step.
 	profileDir string
 	trawlBin   string
@@ -148,12 +173,19 @@ type SinkBench struct {
 	EventsPS float64 `json:"events_per_s"`
 	NsPerOp  float64 `json:"ns_per_op"`
 	Iter     int     `json:"iterations"`
+	// CPUPerMEvents and BrokerCPUPerMEvents are the sink's process and the
+	// broker's CPU seconds per million events; ValueBytesPerEvent is the
+	// record value bytes per event of encoding frame.
+	CPUPerMEvents       float64 `json:"cpu_s_per_mevents,omitempty"`
+	BrokerCPUPerMEvents float64 `json:"broker_cpu_s_per_mevents,omitempty"`
+	ValueBytesPerEvent  float64 `json:"value_bytes_per_event,omitempty"`
 	// Other holds the line's remaining metrics ("123 B/op").
 	Other string `json:"other,omitempty"`
 }
 
 func newKafkaMode(brokers string, partitions, brokerPID int) (*kafkaMode, error) {
-	km := &kafkaMode{partitions: partitions, brokerPID: brokerPID}
+	km := &kafkaMode{partitions: partitions, brokerPID: brokerPID,
+		framesCompression: *kafkaFramesCompression, batchCompression: *kafkaFrameBatchComp}
 	for _, b := range strings.Split(brokers, ",") {
 		if b = strings.TrimSpace(b); b != "" {
 			km.brokers = append(km.brokers, b)
@@ -279,6 +311,74 @@ func (km *kafkaMode) endOffsetsOnce(ctx context.Context, topic string) (uint64, 
 // countUnique reads the topic from the start up to end offsets per and
 // returns the number of distinct record values.
 func (km *kafkaMode) countUnique(ctx context.Context, topic string, per []int64) (uint64, error) {
+	seed := maphash.MakeSeed()
+	seen := make(map[uint64]struct{})
+	err := km.readTopic(ctx, topic, per, func(r *kgo.Record) error {
+		seen[maphash.Bytes(seed, r.Value)] = struct{}{}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return uint64(len(seen)), nil
+}
+
+// frameCount is what countFrameEvents found in a trawl-frame topic.
+type frameCount struct {
+	events, unique, bytes uint64
+}
+
+// countFrameEvents reads a trawl-frame topic from the start up to end
+// offsets per and returns the number of events in its frames, their
+// bytes and, when distinct is set, the number of distinct events (by their binary record:
+// every generated flow differs from every other, and a frame produced
+// twice repeats its events byte for byte). Without distinct it reads only
+// the frame headers' counts; with it, it decompresses every frame. A
+// record that is not a valid frame is an error: the sink writes nothing
+// else.
+func (km *kafkaMode) countFrameEvents(ctx context.Context, topic string, per []int64, distinct bool) (frameCount, error) {
+	var fc frameCount
+	dec, err := frame.NewDecoder()
+	if err != nil {
+		return fc, err
+	}
+	defer dec.Close()
+	seed := maphash.MakeSeed()
+	var seen map[uint64]struct{}
+	if distinct {
+		seen = make(map[uint64]struct{})
+	}
+	var raw []byte
+	err = km.readTopic(ctx, topic, per, func(r *kgo.Record) error {
+		h, payload, size, err := frame.Parse(r.Value)
+		if err == nil && size != len(r.Value) {
+			err = fmt.Errorf("%d bytes after the frame", len(r.Value)-size)
+		}
+		if err != nil {
+			return fmt.Errorf("record %s/%d@%d is not a frame: %w", r.Topic, r.Partition, r.Offset, err)
+		}
+		fc.events += uint64(h.Count)
+		fc.bytes += uint64(len(r.Value))
+		if !distinct {
+			return nil
+		}
+		if raw, err = dec.Records(raw[:0], h, payload); err != nil {
+			return fmt.Errorf("record %s/%d@%d: %w", r.Topic, r.Partition, r.Offset, err)
+		}
+		for rest := raw; len(rest) > 0; {
+			var ev []byte
+			ev, rest, _ = frame.Next(rest) // Records checked the framing
+			seen[maphash.Bytes(seed, ev)] = struct{}{}
+		}
+		return nil
+	})
+	fc.unique = uint64(len(seen))
+	return fc, err
+}
+
+// readTopic calls fn for every record of topic below the end offsets per,
+// reading from the start.
+func (km *kafkaMode) readTopic(ctx context.Context, topic string, per []int64, fn func(*kgo.Record) error) error {
 	parts := map[int32]kgo.Offset{}
 	var want uint64
 	for p, end := range per {
@@ -288,38 +388,40 @@ func (km *kafkaMode) countUnique(ctx context.Context, topic string, per []int64)
 		}
 	}
 	if want == 0 {
-		return 0, nil
+		return nil
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(km.brokers...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: parts}),
 		kgo.FetchMaxBytes(64<<20), kgo.FetchMaxPartitionBytes(16<<20))
 	if err != nil {
-		return 0, fmt.Errorf("create Kafka consumer: %w", err)
+		return fmt.Errorf("create Kafka consumer: %w", err)
 	}
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	seed := maphash.MakeSeed()
-	seen := make(map[uint64]struct{}, want)
 	var got uint64
 	for got < want {
 		fs := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
-			return 0, fmt.Errorf("read back %s: %d of %d records: %w", topic, got, want, err)
+			return fmt.Errorf("read back %s: %d of %d records: %w", topic, got, want, err)
 		}
 		var ferr error
 		fs.EachError(func(t string, p int32, err error) { ferr = fmt.Errorf("read back %s/%d: %w", t, p, err) })
 		if ferr != nil {
-			return 0, ferr
+			return ferr
 		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if r.Offset < per[r.Partition] {
-				got++
-				seen[maphash.Bytes(seed, r.Value)] = struct{}{}
+		for it := fs.RecordIter(); !it.Done(); {
+			r := it.Next()
+			if r.Offset >= per[r.Partition] {
+				continue
 			}
-		})
+			got++
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
 	}
-	return uint64(len(seen)), nil
+	return nil
 }
 
 func (km *kafkaMode) deleteTopic(topic string) {
@@ -389,12 +491,18 @@ func (km *kafkaMode) startKafkaTool(tool string, port int, dir, topic string) (c
 	}
 	httpAddr = fmt.Sprintf("127.0.0.1:%d", hp)
 	switch tool {
-	case "trawl-pb", "trawl-json":
-		enc := strings.TrimPrefix(tool, "trawl-")
-		if enc == "pb" {
-			enc = "protobuf"
+	case "trawl-pb", "trawl-json", "trawl-frame":
+		tc := trawlKafka{data: filepath.Join(dir, "data"), http: httpAddr, port: port, brokers: km.brokers, topic: topic,
+			linger: km.linger, batchMax: km.batchMaxBytes, maxBuf: km.maxBuffered}
+		switch tool {
+		case "trawl-pb":
+			tc.enc = "protobuf"
+		case "trawl-json":
+			tc.enc = "json"
+		case "trawl-frame":
+			tc.enc, tc.framesCompression, tc.compression = "frame", km.framesCompression, km.batchCompression
 		}
-		cfg := trawlKafkaConfig(filepath.Join(dir, "data"), httpAddr, port, km.brokers, topic, enc, km.linger, km.batchMaxBytes, km.maxBuffered)
+		cfg := tc.config()
 		path := filepath.Join(dir, "trawl.yaml")
 		if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 			return nil, "", err
@@ -413,23 +521,43 @@ func (km *kafkaMode) startKafkaTool(tool string, port int, dir, topic string) (c
 	return nil, "", fmt.Errorf("unknown Kafka tool %q (want %s)", tool, strings.Join(kafkaTools, ", "))
 }
 
-// trawlKafkaConfig is trawl's configuration for a Kafka step: one netflow
-// input, the kafka sink, and a shutdown grace long enough for the sink to
-// deliver its backlog on SIGTERM (the harness waits for it before, so the
-// grace is only a safety net).
-func trawlKafkaConfig(data, httpAddr string, port int, brokers []string, topic, enc string, linger time.Duration, batchMax, maxBuf int) string {
+// trawlKafka is what trawl's configuration for a Kafka step depends on;
+// zero values keep trawl's defaults.
+type trawlKafka struct {
+	data, http string
+	port       int
+	brokers    []string
+	topic      string
+	// enc is the sink's encoding; compression its batch compression;
+	// framesCompression the node's frames.compression.
+	enc, compression, framesCompression string
+	linger                              time.Duration
+	batchMax, maxBuf                    int
+}
+
+// config is trawl's configuration for a Kafka step: one netflow input, the
+// kafka sink, and a shutdown grace long enough for the sink to deliver its
+// backlog on SIGTERM (the harness waits for it before, so the grace is
+// only a safety net).
+func (c trawlKafka) config() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "node:\n  name: bench\n  data_dir: %s\n  shutdown_grace: 60s\nhttp:\n  listen: %s\n", data, httpAddr)
-	fmt.Fprintf(&b, "inputs:\n  nf:\n    type: netflow\n    listen: 127.0.0.1:%d\n", port)
-	fmt.Fprintf(&b, "sinks:\n  - type: kafka\n    name: kafka\n    brokers: [%s]\n    encoding: %s\n    topics: {flow: %s}\n", strings.Join(brokers, ", "), enc, topic)
-	if linger > 0 {
-		fmt.Fprintf(&b, "    linger: %s\n", linger)
+	fmt.Fprintf(&b, "node:\n  name: bench\n  data_dir: %s\n  shutdown_grace: 60s\nhttp:\n  listen: %s\n", c.data, c.http)
+	if c.framesCompression != "" {
+		fmt.Fprintf(&b, "frames:\n  compression: %s\n", c.framesCompression)
 	}
-	if batchMax > 0 {
-		fmt.Fprintf(&b, "    batch_max_bytes: %d\n", batchMax)
+	fmt.Fprintf(&b, "inputs:\n  nf:\n    type: netflow\n    listen: 127.0.0.1:%d\n", c.port)
+	fmt.Fprintf(&b, "sinks:\n  - type: kafka\n    name: kafka\n    brokers: [%s]\n    encoding: %s\n    topics: {flow: %s}\n", strings.Join(c.brokers, ", "), c.enc, c.topic)
+	if c.compression != "" {
+		fmt.Fprintf(&b, "    compression: %s\n", c.compression)
 	}
-	if maxBuf > 0 {
-		fmt.Fprintf(&b, "    max_buffered_records: %d\n", maxBuf)
+	if c.linger > 0 {
+		fmt.Fprintf(&b, "    linger: %s\n", c.linger)
+	}
+	if c.batchMax > 0 {
+		fmt.Fprintf(&b, "    batch_max_bytes: %d\n", c.batchMax)
+	}
+	if c.maxBuf > 0 {
+		fmt.Fprintf(&b, "    max_buffered_records: %d\n", c.maxBuf)
 	}
 	return b.String()
 }
@@ -592,6 +720,10 @@ func waitTrawlDelivered(ctx context.Context, addr string, exited <-chan struct{}
 func runKafkaStep(ctx context.Context, km *kafkaMode, tool string, f gen.Format, r int, rate float64, step time.Duration, exporters int, work string) (st Step) {
 	kc := &KafkaCounts{Partitions: km.partitions}
 	st = Step{Tool: tool, Format: f.String(), Rep: r, Offered: rate, Kafka: kc}
+	isFrame := tool == "trawl-frame"
+	if isFrame {
+		kc.FramesCompression, kc.BatchCompression = km.framesCompression, km.batchCompression
+	}
 	stepStart := time.Now()
 	defer func() { kc.WallSec = time.Since(stepStart).Seconds() }()
 	dir, err := os.MkdirTemp(work, tool+"-")
@@ -744,13 +876,29 @@ func runKafkaStep(ctx context.Context, km *kafkaMode, tool string, f gen.Format,
 	if w := time.Since(t0).Seconds(); w > 0 {
 		kc.OtherCores = kc.OtherCPUSeconds / w
 	}
+	var frameUnique uint64
+	if isFrame && n > 0 {
+		// The end offsets count frames; the events are inside them. Read
+		// after the CPU accounting, like the other tools' read-back.
+		fc, err := km.countFrameEvents(ctx, kc.Topic, per, km.countDups)
+		if err != nil {
+			st.Error = err.Error()
+			return st
+		}
+		kc.FrameRecords, kc.FrameBytes, kc.Records, frameUnique = n, fc.bytes, fc.events, fc.unique
+		events := fc.events
+		n = events
+	}
 	kc.DoneAfterSendSec = max(0, done.Sub(sendEnd).Seconds())
 	if d := done.Sub(sendStart).Seconds(); d > 0 {
 		kc.DeliveryRate = float64(n) / d
 	}
 	kc.CaughtUp = done.Sub(sendEnd) <= km.maxLag
 	unique := n
-	if km.countDups && n > 0 {
+	switch {
+	case isFrame && km.countDups && n > 0:
+		kc.Unique, kc.DupsRead, unique = frameUnique, true, frameUnique
+	case km.countDups && n > 0:
 		u, err := km.countUnique(ctx, kc.Topic, per)
 		if err != nil {
 			st.Error = err.Error()
@@ -824,6 +972,12 @@ func parseSinkBench(path string) ([]SinkBench, error) {
 				sb.NsPerOp = v
 			case "events/s":
 				sb.EventsPS = v
+			case "cpu-s/Mevents":
+				sb.CPUPerMEvents = v
+			case "broker-cpu-s/Mevents":
+				sb.BrokerCPUPerMEvents = v
+			case "value-B/event":
+				sb.ValueBytesPerEvent = v
 			default:
 				other = append(other, f[i]+" "+f[i+1])
 			}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"os"
 	"path/filepath"
@@ -13,15 +14,19 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/trawlsec/trawl/config"
+	"github.com/trawlsec/trawl/event"
+	"github.com/trawlsec/trawl/frame"
 	"github.com/trawlsec/trawl/sinks/kafka/kafkatest"
 )
 
 // TestTrawlKafkaConfig: the configuration the harness gives trawl passes
 // trawl's own validation and says what the harness means.
 func TestTrawlKafkaConfig(t *testing.T) {
-	f := func(enc string, linger time.Duration, batch, buf int) {
+	f := func(enc, framesComp, comp string, linger time.Duration, batch, buf int) {
 		t.Helper()
-		text := trawlKafkaConfig("/tmp/x", "127.0.0.1:9470", 2055, []string{"127.0.0.1:9092", "127.0.0.1:9093"}, "bench.t.v9", enc, linger, batch, buf)
+		tc := trawlKafka{data: "/tmp/x", http: "127.0.0.1:9470", port: 2055, brokers: []string{"127.0.0.1:9092", "127.0.0.1:9093"}, topic: "bench.t.v9",
+			enc: enc, framesCompression: framesComp, compression: comp, linger: linger, batchMax: batch, maxBuf: buf}
+		text := tc.config()
 		c, err := config.Parse([]byte(text), "bench")
 		if err != nil {
 			t.Fatalf("%v\n%s", err, text)
@@ -34,8 +39,12 @@ func TestTrawlKafkaConfig(t *testing.T) {
 			strings.Join(s.Brokers, ",") != "127.0.0.1:9092,127.0.0.1:9093" {
 			t.Fatalf("sink %+v", s)
 		}
-		if linger > 0 && s.Linger.D() != linger || batch > 0 && int(s.BatchMaxBytes) != batch || buf > 0 && s.MaxBufferedRecords != buf {
+		if linger > 0 && s.Linger.D() != linger || batch > 0 && int(s.BatchMaxBytes) != batch || buf > 0 && s.MaxBufferedRecords != buf || s.Compression != comp {
 			t.Fatalf("sink settings %+v", s)
+		}
+		// Empty means trawl's default frames compression, s2.
+		if want := cmp.Or(framesComp, "s2"); c.Frames.Compression != want {
+			t.Fatalf("frames.compression %q, want %q", c.Frames.Compression, want)
 		}
 		if c.Node.ShutdownGrace.D() < 30*time.Second {
 			t.Fatalf("shutdown_grace %v leaves the sink too little time to deliver its backlog", c.Node.ShutdownGrace.D())
@@ -44,8 +53,11 @@ func TestTrawlKafkaConfig(t *testing.T) {
 			t.Fatalf("inputs %+v", c.Inputs)
 		}
 	}
-	f("protobuf", 0, 0, 0)
-	f("json", 20*time.Millisecond, 4<<20, 500000)
+	f("protobuf", "", "", 0, 0, 0)
+	f("json", "", "", 20*time.Millisecond, 4<<20, 500000)
+	f("frame", "", "", 0, 0, 0)
+	f("frame", "fastest", "", 0, 0, 0)
+	f("frame", "", "zstd", 0, 0, 0)
 }
 
 // TestBetterThan: of two attempts at a step, a sustained one wins, then
@@ -103,6 +115,7 @@ func TestParseSinkBench(t *testing.T) {
 	out := `goos: linux
 BenchmarkSinkToBroker/protobuf-2         	       3	1733333333 ns/op	    230769 events/s	  12 B/op
 BenchmarkSinkToBroker/json-2             	       3	2400000000 ns/op	    166666 events/s
+BenchmarkSinkToBroker/frame-s2-2         	       3	  67753290 ns/op	         0.1833 broker-cpu-s/Mevents	         0.07565 cpu-s/Mevents	   5903772 events/s	        27.22 value-B/event
 PASS
 `
 	p := filepath.Join(t.TempDir(), "out.txt")
@@ -111,9 +124,12 @@ PASS
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(sb) != 2 || sb[0].Name != "BenchmarkSinkToBroker/protobuf-2" || sb[0].EventsPS != 230769 || sb[0].Iter != 3 ||
+	if len(sb) != 3 || sb[0].Name != "BenchmarkSinkToBroker/protobuf-2" || sb[0].EventsPS != 230769 || sb[0].Iter != 3 ||
 		sb[0].NsPerOp != 1733333333 || sb[0].Other != "12 B/op" || sb[1].EventsPS != 166666 {
 		t.Fatalf("%+v", sb)
+	}
+	if f := sb[2]; f.EventsPS != 5903772 || f.CPUPerMEvents != 0.07565 || f.BrokerCPUPerMEvents != 0.1833 || f.ValueBytesPerEvent != 27.22 || f.Other != "" {
+		t.Fatalf("%+v", f)
 	}
 	os.WriteFile(p, []byte("PASS\n"), 0o644)
 	if _, err := parseSinkBench(p); err == nil {
@@ -217,4 +233,57 @@ func TestBrokerCounting(t *testing.T) {
 		t.Fatalf("countUnique = %d, want %d", u, unique)
 	}
 	km.deleteTopic(topic)
+
+	// A trawl-frame topic: events are counted inside the frames, and a
+	// frame produced twice repeats its events.
+	const ftopic = "bench.frames"
+	if err := km.createTopic(ctx, ftopic); err != nil {
+		t.Fatal(err)
+	}
+	enc, err := frame.NewEncoder(frame.EncoderOptions{Level: frame.LevelS2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var frecs []*kgo.Record
+	var b frame.Builder
+	for f := range 6 {
+		b.Reset()
+		for i := range 500 {
+			ev := event.Event{Kind: event.KindFlow, RecvTime: int64(f*500 + i), Flow: event.Flow{SequenceNum: uint32(f*500 + i), Bytes: 100}}
+			b.Add(event.AppendBinary(nil, &ev))
+		}
+		fr, err := enc.AppendFrame(nil, frame.Header{Kind: event.KindFlow, FirstSeq: uint64(f * 500), Input: []byte("nf")}, &b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		frecs = append(frecs, &kgo.Record{Topic: ftopic, Value: fr})
+	}
+	frecs = append(frecs, &kgo.Record{Topic: ftopic, Value: frecs[2].Value}) // a repeat
+	if err := prod.ProduceSync(ctx, frecs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	n, per, err = km.endOffsets(ctx, ftopic)
+	if err != nil || n != 7 {
+		t.Fatalf("end offsets %d, %v; want 7 frames", n, err)
+	}
+	var size uint64
+	for _, r := range frecs {
+		size += uint64(len(r.Value))
+	}
+	fc, err := km.countFrameEvents(ctx, ftopic, per, true)
+	if err != nil || fc.events != 3500 || fc.unique != 3000 || fc.bytes != size {
+		t.Fatalf("countFrameEvents = %+v, %v; want 3500 events, 3000 distinct, %d bytes", fc, err, size)
+	}
+	if fc, err := km.countFrameEvents(ctx, ftopic, per, false); err != nil || fc.events != 3500 || fc.unique != 0 {
+		t.Fatalf("countFrameEvents without distinct = %+v, %v", fc, err)
+	}
+	// Anything else in the topic is an error, not a count.
+	if err := prod.ProduceSync(ctx, &kgo.Record{Topic: ftopic, Value: []byte("not a frame")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	_, per, _ = km.endOffsets(ctx, ftopic)
+	if _, err := km.countFrameEvents(ctx, ftopic, per, false); err == nil || !strings.Contains(err.Error(), "is not a frame") {
+		t.Fatalf("countFrameEvents over a non-frame record: %v", err)
+	}
+	km.deleteTopic(ftopic)
 }

@@ -187,7 +187,7 @@ func main() {
 		sfacctd   = flag.String("sfacctd", "sfacctd", "pmacct's sfacctd binary")
 		outDir    = flag.String("out", "bench/results", "where to write JSON and PNG files")
 
-		kafkaBrokers = flag.String("kafka", "", "Kafka mode: every collector produces to these brokers (HOST:PORT[,...]); tools trawl-pb, trawl-json, goflow2-pb")
+		kafkaBrokers = flag.String("kafka", "", "Kafka mode: every collector produces to these brokers (HOST:PORT[,...]); tools trawl-pb, trawl-json, trawl-frame, goflow2-pb")
 		kafkaParts   = flag.Int("kafka-partitions", 3, "partitions of each step's topic")
 		kafkaPID     = flag.Int("kafka-pid", 0, "the broker's pid, to measure its CPU time")
 		kafkaDups    = flag.Bool("kafka-dups", true, "read every topic back to count duplicate records")

@@ -160,9 +160,9 @@ func writeKafkaMarkdown(w io.Writer, rep *Report) {
 	if len(ov) > 0 {
 		sink = strings.Join(ov, ", ")
 	}
-	fmt.Fprintf(w, "trawl: kafka sink, %s (acks=all, idempotent, zstd, records keyed by exporter); goflow2: `%s` (sarama: acks=1, round-robin).\n",
-		sink, strings.TrimSpace(k.Goflow2Args))
-	fmt.Fprintf(w, "Delivered = distinct records in the topic after the collector stopped; a step is sustained when it lost < 0.1%% and the topic was complete within %gs of the end of the send.\n", k.MaxLagSec)
+	fmt.Fprintf(w, "trawl: kafka sink, %s (acks=all, idempotent); trawl-pb and trawl-json: one record per flow, zstd batches, keyed by exporter; trawl-frame: one record per spool frame (`encoding: frame`), keyed by input, %s; goflow2: `%s` (sarama: acks=1, round-robin).\n",
+		sink, frameCompression(rep), strings.TrimSpace(k.Goflow2Args))
+	fmt.Fprintf(w, "Delivered = distinct flows in the topic after the collector stopped (trawl-frame: the flows in the frames, decoded); a step is sustained when it lost < 0.1%% and the topic was complete within %gs of the end of the send.\n", k.MaxLagSec)
 	var others, worst float64
 	n := 0
 	for _, st := range rep.Steps {
@@ -251,4 +251,22 @@ func writeKafkaMarkdown(w io.Writer, rep *Report) {
 			fmt.Fprintf(w, "| %s | %s | %.2f | %d |\n", b.Name, human(b.EventsPS), b.NsPerOp/1e9, b.Iter)
 		}
 	}
+}
+
+// frameCompression says where the trawl-frame rows were compressed: inside
+// the frames (frames.compression) and in the Kafka record batches.
+func frameCompression(rep *Report) string {
+	frames, batches := "s2", "none"
+	for _, st := range rep.Steps {
+		if st.Tool != "trawl-frame" || st.Kafka == nil {
+			continue
+		}
+		if st.Kafka.FramesCompression != "" {
+			frames = st.Kafka.FramesCompression
+		}
+		if st.Kafka.BatchCompression != "" {
+			batches = st.Kafka.BatchCompression
+		}
+	}
+	return fmt.Sprintf("frames compressed %s, record batches %s", frames, batches)
 }

@@ -51,6 +51,7 @@ type Cluster struct {
 	script string
 	env    []string
 	seeds  []string
+	dir    string // KAFKA_DIR
 
 	mu      sync.Mutex
 	stopped bool
@@ -116,6 +117,7 @@ func StartConfig(t testing.TB, cfg Config) *Cluster {
 		c := &Cluster{
 			t:      t,
 			script: script,
+			dir:    filepath.Join(dir, "kafka"),
 			env: append(os.Environ(),
 				"KAFKA_DIR="+filepath.Join(dir, "kafka"),
 				"KAFKA_LIBS="+libs,
@@ -155,6 +157,21 @@ func StartConfig(t testing.TB, cfg Config) *Cluster {
 
 // Seeds returns the nodes' client addresses ("127.0.0.1:port"), node 1 first.
 func (c *Cluster) Seeds() []string { return append([]string(nil), c.seeds...) }
+
+// PID returns the process id of node i (1-based), as scripts/kafka.sh
+// recorded it when it started the node: for measuring the broker's CPU
+// time in benchmarks. After [Cluster.KillNode] it is the dead process's.
+func (c *Cluster) PID(i int) (int, error) {
+	b, err := os.ReadFile(filepath.Join(c.dir, "run", "node"+strconv.Itoa(i), "pid"))
+	if err != nil {
+		return 0, fmt.Errorf("kafkatest: pid of node %d: %w", i, err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0, fmt.Errorf("kafkatest: pid file of node %d holds %q", i, b)
+	}
+	return pid, nil
+}
 
 // KillNode kills node i (1-based) with SIGKILL, as a crash would, and waits
 // until it is gone. Its data stays for [Cluster.StartNode].

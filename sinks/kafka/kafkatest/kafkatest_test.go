@@ -1,8 +1,10 @@
 package kafkatest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"strconv"
 	"sync"
 	"testing"
@@ -142,6 +144,17 @@ func TestSingleNodeProduceConsume(t *testing.T) {
 	t.Logf("1-node startup (fetch check + format + start): %v", time.Since(start).Round(time.Millisecond))
 	if got := len(c.Seeds()); got != 1 {
 		t.Fatalf("Seeds() = %v, want one address", c.Seeds())
+	}
+	// PID is the broker's java process.
+	pid, err := c.PID(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err != nil || !bytes.Contains(cmd, []byte("kafka.Kafka")) {
+		t.Fatalf("pid %d of node 1 runs %q (%v), not the broker", pid, cmd, err)
+	}
+	if _, err := c.PID(2); err == nil {
+		t.Fatal("a 1-node cluster has a pid for node 2")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
