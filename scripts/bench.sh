@@ -38,7 +38,7 @@ else
 	bt=${BENCHTIME:-300ms}
 	syslogargs=(-quiet 20s -udp-rates 100k,200k,400k,600k,800k,1M,1.2M,1.6M)
 	flowargs=(-rates 200k,400k,800k,1.6M,3.2M -step 1s)
-	kafkaargs=(-formats v5 -rates 100k,200k,400k -step 2s)
+	kafkaargs=(-formats v5 -rates 100k,200k,400k,800k,1.2M -step 2s)
 	export KAFKA_SINK_BENCHTIME=${KAFKA_SINK_BENCHTIME:-1x}
 fi
 part() { echo "== $1 ($((SECONDS - t0)) s)" >&2; }
