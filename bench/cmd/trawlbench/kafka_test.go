@@ -172,11 +172,11 @@ func TestSummarizeKafka(t *testing.T) {
 	}
 	var md bytes.Buffer
 	writeKafkaMarkdown(&md, &Report{Rates: []float64{100e3, 200e3, 400e3}, Steps: steps, Summaries: sums,
-		Kafka: &KafkaSettings{Brokers: "127.0.0.1:9092", Partitions: 3, MaxLagSec: 1, SinkBench: []SinkBench{{Name: "BenchmarkSinkToBroker/protobuf-2", EventsPS: 230e3, NsPerOp: 1.7e9, Iter: 3}}}})
+		Kafka: &KafkaSettings{Brokers: "127.0.0.1:9092", Partitions: 3, MaxLagSec: 1, SinkBench: []SinkBench{{Name: "BenchmarkSinkToBroker/protobuf-2", EventsPS: 230e3, NsPerOp: 1.7e9, Iter: 3, CPUPerMEvents: 2.73, BrokerCPUPerMEvents: 1.51}}}})
 	for _, w := range []string{"| v9 | trawl-pb | 200k | 250k | 2.00 | 1.00 |", "| v9 | goflow2-pb | 100k | 140k | 1.00 | 0.50 | 0 | 3 |",
 		"| v9 | trawl-pb | 0% 0.3s (others 0.5) | 0% 0.3s | 0% 0.3s |", "| v9 | goflow2-pb | 0% 0.3s | 30% 0.3s | – |",
 		"1 steps run twice, the better kept", "used 0.10 cores on average during the steps (at most 0.50)",
-		"| BenchmarkSinkToBroker/protobuf-2 | 230k | 1.70 | 3 |"} {
+		"| BenchmarkSinkToBroker/protobuf-2 | 230k | 2.73 | 1.51 |  | 1.70 | 3 |"} {
 		if !strings.Contains(md.String(), w) {
 			t.Errorf("markdown lacks %q:\n%s", w, md.String())
 		}
