@@ -179,7 +179,7 @@ func (r *Reader) Next() (rec []byte, end Pos, err error) {
 		return nil, r.pos, fmt.Errorf("cannot read from spool reader %q: %w", r.name, os.ErrClosed)
 	}
 	s := r.s
-	for attempt := 0; ; attempt++ {
+	for {
 		s.mu.Lock()
 		l, err := s.locateLocked(r.pos, true)
 		if err != errNextSegment {
@@ -196,9 +196,18 @@ func (r *Reader) Next() (rec []byte, end Pos, err error) {
 		}
 		if r.f == nil || r.fbase != l.base {
 			err := r.openSegment(l.base, l.size)
-			if errors.Is(err, fs.ErrNotExist) && attempt < 3 {
-				// Retention deleted it after locateLocked; locate again.
-				continue
+			if errors.Is(err, fs.ErrNotExist) {
+				// Retention takes a segment out of the list before it
+				// removes the file: if it is out of the list, retention
+				// deleted it after locateLocked, so locate again (which
+				// moves on: retention never deletes the active segment).
+				// A file missing while still listed is an error.
+				s.mu.Lock()
+				gone := l.base < s.segs[0].base
+				s.mu.Unlock()
+				if gone {
+					continue
+				}
 			}
 			if err != nil {
 				return nil, r.pos, err
