@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/trawlsec/trawl/event"
 	"github.com/trawlsec/trawl/flow"
 )
@@ -126,9 +128,10 @@ func TestFlowMix(t *testing.T) {
 }
 
 // TestSend: exact counts over loopback, from distinct exporter addresses,
-// and pacing holds the rate.
+// and pacing holds the rate; with GSO the receiver still gets every packet
+// whole (a run cut wrongly would not decode).
 func TestSend(t *testing.T) {
-	f := func(format Format, flows uint64, rate float64, exporters int) {
+	f := func(format Format, flows uint64, rate float64, exporters int, gso bool) {
 		t.Helper()
 		pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 		if err != nil {
@@ -164,13 +167,13 @@ func TestSend(t *testing.T) {
 				g.flows += uint64(info.Records)
 			}
 		}()
-		res, err := Send(context.Background(), SendConfig{Format: format, Target: target, Exporters: exporters, Flows: flows, Rate: rate})
+		res, err := Send(context.Background(), SendConfig{Format: format, Target: target, Exporters: exporters, Flows: flows, Rate: rate, GSO: gso})
 		if err != nil {
 			t.Fatal(err)
 		}
 		g := <-done
 		if res.Flows != flows || g.flows != flows || g.packets != res.Packets {
-			t.Fatalf("%v: sent %d flows in %d packets, received %d in %d, want %d", format, res.Flows, res.Packets, g.flows, g.packets, flows)
+			t.Fatalf("%v (gso %v): sent %d flows in %d packets, received %d in %d, want %d", format, gso, res.Flows, res.Packets, g.flows, g.packets, flows)
 		}
 		if len(g.from) != exporters {
 			t.Errorf("%d exporter addresses, want %d", len(g.from), exporters)
@@ -182,11 +185,13 @@ func TestSend(t *testing.T) {
 			}
 		}
 	}
-	f(V5, 10_007, 0, 5)
-	f(V9, 5_003, 0, 3)
-	f(IPFIX, 5_000, 0, 7)
-	f(IPFIX, 20_000, 100_000, 4)
-	f(SFlow, 5_003, 0, 6)
+	for _, gso := range []bool{false, true} {
+		f(V5, 10_007, 0, 5, gso)
+		f(V9, 5_003, 0, 3, gso)
+		f(IPFIX, 5_000, 0, 7, gso)
+		f(IPFIX, 20_000, 100_000, 4, gso)
+		f(SFlow, 5_003, 0, 6, gso)
+	}
 }
 
 // TestAppendPacketAllocs: building packets into a reused buffer allocates
@@ -197,6 +202,46 @@ func TestAppendPacketAllocs(t *testing.T) {
 		buf := make([]byte, 0, MaxPacket)
 		if n := testing.AllocsPerRun(100, func() { buf = e.AppendPacket(buf[:0], 30) }); n != 0 {
 			t.Errorf("%v: %v allocs per packet", f, n)
+		}
+	}
+}
+
+// TestPackMessages: with GSO, runs of equal-size packets share a message
+// (a shorter packet ends its run), with the size in UDP_SEGMENT; without,
+// each packet is its own message.
+func TestPackMessages(t *testing.T) {
+	lens := []int{100, 100, 100, 50, 100, 120, 120, 80, 80}
+	bufs := make([][]byte, len(lens))
+	iovs := make([]unix.Iovec, len(lens))
+	for i, l := range lens {
+		bufs[i] = make([]byte, l)
+		iovs[i].Base = &bufs[i][0]
+		iovs[i].SetLen(l)
+	}
+	msgs := make([]mmsghdr, len(lens))
+	ctrlLen := unix.CmsgSpace(2)
+	ctrl := make([]byte, len(lens)*ctrlLen)
+	if m := packMessages(msgs, iovs, bufs, false, ctrl, ctrlLen); m != len(lens) {
+		t.Fatalf("without GSO %d messages, want %d", m, len(lens))
+	}
+	m := packMessages(msgs, iovs, bufs, true, ctrl, ctrlLen)
+	type run struct{ iovs, seg int }
+	want := []run{{4, 100}, {1, 0}, {3, 120}, {1, 0}}
+	if m != len(want) {
+		t.Fatalf("%d messages, want %d", m, len(want))
+	}
+	for i, w := range want {
+		h := msgs[i].hdr
+		seg := 0
+		if h.Controllen > 0 {
+			cm, err := unix.ParseSocketControlMessage(ctrl[i*ctrlLen : i*ctrlLen+int(h.Controllen)])
+			if err != nil || len(cm) != 1 || cm[0].Header.Type != unix.UDP_SEGMENT {
+				t.Fatalf("message %d: control %v, %v", i, cm, err)
+			}
+			seg = int(cm[0].Data[0]) | int(cm[0].Data[1])<<8
+		}
+		if int(h.Iovlen) != w.iovs || seg != w.seg {
+			t.Errorf("message %d: %d packets, segment %d; want %d, %d", i, h.Iovlen, seg, w.iovs, w.seg)
 		}
 	}
 }

@@ -806,7 +806,7 @@ func runKafkaStep(ctx context.Context, km *kafkaMode, tool string, f gen.Format,
 	}
 	poller := km.poll(ctx, kc.Topic)
 	sendStart := time.Now()
-	res, err := gen.Send(ctx, gen.SendConfig{Format: f, Target: netipLoopback(port), Exporters: exporters, Flows: uint64(rate * step.Seconds()), Rate: rate})
+	res, err := gen.Send(ctx, gen.SendConfig{Format: f, Target: netipLoopback(port), Exporters: exporters, Flows: uint64(rate * step.Seconds()), Rate: rate, GSO: *sendGSO})
 	sendEnd := time.Now()
 	st.Sent = res
 	if err != nil {

@@ -158,6 +158,8 @@ type Report struct {
 	Long      bool      `json:"long"`
 	StepSec   float64   `json:"step_s"`
 	Exporters int       `json:"exporters"`
+	// GSO: the generator sent runs of equal-size packets as UDP GSO sends.
+	GSO       bool      `json:"gso,omitempty"`
 	Rates     []float64 `json:"rates"`
 	Steps     []Step    `json:"steps"`
 	Summaries []Summary `json:"summaries"`
@@ -167,6 +169,10 @@ type Report struct {
 
 // Machine describes where the run happened.
 type Machine = host.Machine
+
+// sendGSO makes the generator send each exporter's runs of equal-size
+// packets as UDP GSO sends (gen.SendConfig.GSO).
+var sendGSO = flag.Bool("gso", true, "send each exporter's runs of equal-size packets as one UDP GSO send (the packets are the same; a collector with UDP_GRO gets a run as one buffer, as from a NIC's GRO); -gso=false sends packet by packet")
 
 func main() {
 	var (
@@ -287,7 +293,7 @@ func main() {
 		fmts = append(fmts, f)
 	}
 	rep := &Report{Time: time.Now().UTC(), Machine: machine(*trawlBin, *goflow2, *nfdump, lookSbin(*nfacctd)), Command: strings.Join(os.Args, " "),
-		Long: *long, StepSec: step.Seconds(), Exporters: *exporters, Rates: rateList}
+		Long: *long, StepSec: step.Seconds(), Exporters: *exporters, GSO: *sendGSO, Rates: rateList}
 	if km != nil {
 		rep.Kafka = &KafkaSettings{Brokers: *kafkaBrokers, Partitions: km.partitions, MaxLagSec: km.maxLag.Seconds(),
 			TrawlBatchMax: km.batchMaxBytes, TrawlMaxBuf: km.maxBuffered, BrokerJVM: *kafkaJVM,
@@ -462,7 +468,7 @@ func runStep(ctx context.Context, c collector, name string, f gen.Format, r int,
 		}
 	}()
 	flows := uint64(rate * step.Seconds())
-	res, err := gen.Send(ctx, gen.SendConfig{Format: f, Target: netipLoopback(port), Exporters: exporters, Flows: flows, Rate: rate})
+	res, err := gen.Send(ctx, gen.SendConfig{Format: f, Target: netipLoopback(port), Exporters: exporters, Flows: flows, Rate: rate, GSO: *sendGSO})
 	st.Sent = res
 	if err != nil {
 		st.Error = err.Error()

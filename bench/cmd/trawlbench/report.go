@@ -11,8 +11,8 @@ import (
 // writeMarkdown prints the summary table and the loss curve table.
 func writeMarkdown(w io.Writer, rep *Report) {
 	m := rep.Machine
-	fmt.Fprintf(w, "Flow collectors side by side (%s): %s; net.core.rmem_max %s; %g s steps, %d exporters.\n",
-		rep.Time.Format("2006-01-02T15:04:05Z"), m.Summary(), m.RmemMax, rep.StepSec, rep.Exporters)
+	fmt.Fprintf(w, "Flow collectors side by side (%s): %s; net.core.rmem_max %s; %g s steps, %d exporters%s.\n",
+		rep.Time.Format("2006-01-02T15:04:05Z"), m.Summary(), m.RmemMax, rep.StepSec, rep.Exporters, gsoText(rep))
 	if m.Versions != "" {
 		fmt.Fprintf(w, "Versions: %s.\n", m.Versions)
 	}
@@ -136,8 +136,8 @@ func writeKafkaMarkdown(w io.Writer, rep *Report) {
 	if k == nil {
 		k = &KafkaSettings{}
 	}
-	fmt.Fprintf(w, "Flow collectors into Kafka (%s): %s; %g s steps, %d exporters.\n",
-		rep.Time.Format("2006-01-02T15:04:05Z"), m.Summary(), rep.StepSec, rep.Exporters)
+	fmt.Fprintf(w, "Flow collectors into Kafka (%s): %s; %g s steps, %d exporters%s.\n",
+		rep.Time.Format("2006-01-02T15:04:05Z"), m.Summary(), rep.StepSec, rep.Exporters, gsoText(rep))
 	if m.Versions != "" {
 		fmt.Fprintf(w, "Versions: %s.\n", m.Versions)
 	}
@@ -275,4 +275,12 @@ func frameCompression(rep *Report) string {
 		}
 	}
 	return fmt.Sprintf("frames compressed %s, record batches %s", frames, batches)
+}
+
+// gsoText says how the generator sent, when it used UDP GSO.
+func gsoText(rep *Report) string {
+	if !rep.GSO {
+		return ""
+	}
+	return " (each exporter's runs of equal-size packets sent as one UDP GSO send: collectors with UDP_GRO get a run as one buffer, as from a NIC's GRO; others get the packets one by one)"
 }
