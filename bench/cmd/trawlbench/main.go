@@ -172,7 +172,7 @@ type Machine = host.Machine
 
 // sendGSO makes the generator send each exporter's runs of equal-size
 // packets as UDP GSO sends (gen.SendConfig.GSO).
-var sendGSO = flag.Bool("gso", true, "send each exporter's runs of equal-size packets as one UDP GSO send (the packets are the same; a collector with UDP_GRO gets a run as one buffer, as from a NIC's GRO); -gso=false sends packet by packet")
+var sendGSO = flag.Bool("gso", false, "send each exporter's runs of equal-size packets as one UDP GSO send (the packets are the same; a collector with UDP_GRO gets a run as one buffer, as from a NIC's GRO)")
 
 func main() {
 	var (
