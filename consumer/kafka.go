@@ -299,21 +299,15 @@ func (s *KafkaSource) addFrame(r *kgo.Record, ver []byte) error {
 	}
 	m0, b0 := len(s.msgs), len(s.buf)
 	_, err := s.dec.Frame(r.Value, func(ev *event.Event) error {
-		k0 := len(s.buf)
-		s.buf = AppendKey(s.buf, ev)
-		j0 := len(s.buf)
-		s.buf = event.AppendJSON(s.buf, ev)
-		var key []byte
-		if j0 > k0 {
-			key = s.buf[k0:j0:j0]
-		}
+		var key, js []byte
+		s.buf, key, js = appendKeyJSON(s.buf, ev)
 		s.msgs = append(s.msgs, Message{
 			Topic:     r.Topic,
 			Partition: r.Partition,
 			Offset:    r.Offset,
 			Key:       key,
 			Kind:      ev.Kind,
-			JSON:      s.buf[j0:len(s.buf):len(s.buf)],
+			JSON:      js,
 		})
 		return nil
 	})

@@ -180,19 +180,13 @@ func (s *SpoolSource) fill(ctx context.Context, max int) error {
 		start := s.readPos
 		s.readPos = end
 		_, err = s.dec.Frame(rec, func(ev *event.Event) error {
-			k0 := len(s.buf)
-			s.buf = AppendKey(s.buf, ev)
-			j0 := len(s.buf)
-			s.buf = event.AppendJSON(s.buf, ev)
-			var key []byte
-			if j0 > k0 {
-				key = s.buf[k0:j0:j0]
-			}
+			var key, js []byte
+			s.buf, key, js = appendKeyJSON(s.buf, ev)
 			s.msgs = append(s.msgs, Message{
 				Offset: int64(end),
 				Key:    key,
 				Kind:   ev.Kind,
-				JSON:   s.buf[j0:len(s.buf):len(s.buf)],
+				JSON:   js,
 			})
 			s.starts = append(s.starts, start)
 			return nil
@@ -240,4 +234,19 @@ func (s *SpoolSource) Close() error {
 		}
 	}
 	return err
+}
+
+// appendKeyJSON appends ev's record key (see [AppendKey]) and its ECS JSON
+// to buf, for a [Message] of a frame's event, and returns the grown buffer
+// and the two parts of it (key nil when ev has none). Both are capped, so
+// appending to one cannot overwrite what follows.
+func appendKeyJSON(buf []byte, ev *event.Event) (out, key, js []byte) {
+	k0 := len(buf)
+	buf = AppendKey(buf, ev)
+	j0 := len(buf)
+	buf = event.AppendJSON(buf, ev)
+	if j0 > k0 {
+		key = buf[k0:j0:j0]
+	}
+	return buf, key, buf[j0:len(buf):len(buf)]
 }

@@ -44,6 +44,15 @@ func WaitHealthy(ctx context.Context, addr string, timeout time.Duration) error 
 // Metrics reads http://addr/metrics and returns the samples of input, as
 // [ParseMetrics] sums them.
 func Metrics(addr, input string) (map[string]float64, error) {
+	b, err := MetricsText(addr)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMetrics(b, input), nil
+}
+
+// MetricsText returns http://addr/metrics as trawl wrote it.
+func MetricsText(addr string) ([]byte, error) {
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
 		return nil, fmt.Errorf("cannot read trawl metrics: %w", err)
@@ -53,7 +62,7 @@ func Metrics(addr, input string) (map[string]float64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot read trawl metrics: %w", err)
 	}
-	return ParseMetrics(b, input), nil
+	return b, nil
 }
 
 // ParseMetrics sums the samples of the trawl_* metrics of input (label

@@ -26,6 +26,7 @@ import (
 	"github.com/trawlsec/trawl/bench/gen"
 	"github.com/trawlsec/trawl/bench/host"
 	"github.com/trawlsec/trawl/bench/peer"
+	"github.com/trawlsec/trawl/bench/trawlnode"
 	"github.com/trawlsec/trawl/frame"
 )
 
@@ -586,15 +587,11 @@ func promValues(r io.Reader) map[string]float64 {
 	return out
 }
 
+// getMetrics reads trawl's metrics, keyed by whole series (name and labels).
 func getMetrics(addr string) (map[string]float64, error) {
-	resp, err := http.Get("http://" + addr + "/metrics")
+	b, err := trawlnode.MetricsText(addr)
 	if err != nil {
-		return nil, fmt.Errorf("cannot read trawl metrics: %w", err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("cannot read trawl metrics: %w", err)
+		return nil, err
 	}
 	return promValues(bytes.NewReader(b)), nil
 }
