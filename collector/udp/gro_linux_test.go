@@ -143,7 +143,6 @@ func TestReceiveGRO(t *testing.T) {
 				want = append(want, d...)
 			}
 			expect(t, got, want, tc.wantLen, true, c.LocalAddr())
-			st := l.Stats()
 			var bytes uint64
 			cut := 0
 			for _, w := range want {
@@ -152,6 +151,12 @@ func TestReceiveGRO(t *testing.T) {
 					cut++
 				}
 			}
+			// The socket goroutine counts a batch after the handler returns.
+			waitFor(t, "the last batch counted", func() bool {
+				st := l.Stats()
+				return st.Datagrams >= uint64(len(want)) && st.Truncated >= uint64(cut) && (!tc.wantCoalesced || st.Coalesced > 0)
+			})
+			st := l.Stats()
 			if st.Datagrams != uint64(len(want)) || st.Bytes != bytes || st.Truncated != uint64(cut) {
 				t.Fatalf("stats %+v, want %d datagrams, %d bytes, %d truncated", st, len(want), bytes, cut)
 			}
