@@ -50,7 +50,8 @@ func ParseStat(b []byte) (st Stat, ok bool) {
 		return Stat{}, false
 	}
 	fs := strings.Fields(s[closing+1:])
-	if len(fs) < 15 || len(fs[0]) != 1 {
+	// The state is one letter (R, S, D, Z, T, t, X, I, ...).
+	if len(fs) < 15 || len(fs[0]) != 1 || !('A' <= fs[0][0] && fs[0][0] <= 'Z' || 'a' <= fs[0][0] && fs[0][0] <= 'z') {
 		return Stat{}, false
 	}
 	pgrp, err := strconv.Atoi(fs[2])
