@@ -245,3 +245,102 @@ func TestPackMessages(t *testing.T) {
 		}
 	}
 }
+
+// TestSendTrailer: Trailer runs once every main packet has arrived, then
+// each exporter sends one more 1-flow packet. When the last main packet of
+// one exporter is lost (the test drops it), only the trailer's sequence
+// number reveals it: the tracker counts exactly its flows for v5 and
+// IPFIX, and nothing is lost for the other exporters.
+func TestSendTrailer(t *testing.T) {
+	for _, format := range []Format{V5, IPFIX} {
+		pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pc.SetReadBuffer(8 << 20)
+		type packet struct {
+			from netip.AddrPort
+			data []byte
+		}
+		pkts := make(chan packet, 1<<14)
+		go func() {
+			defer close(pkts)
+			buf := make([]byte, 65536)
+			for {
+				pc.SetReadDeadline(time.Now().Add(2 * time.Second))
+				n, from, err := pc.ReadFromUDPAddrPort(buf)
+				if err != nil {
+					return
+				}
+				pkts <- packet{from, append([]byte(nil), buf[:n]...)}
+			}
+		}()
+		const exporters, flows = 4, 3_003
+		// Every packet but the last of the run is full.
+		per := DefaultPerPacket(format)
+		mainPackets := (flows + per - 1) / per
+		next := func() (packet, bool) {
+			select {
+			case p, ok := <-pkts:
+				return p, ok
+			case <-time.After(5 * time.Second):
+				return packet{}, false
+			}
+		}
+		var main, trailer []packet
+		cfg := SendConfig{Format: format, Target: pc.LocalAddr().(*net.UDPAddr).AddrPort(), Exporters: exporters, Flows: flows}
+		cfg.Trailer = func() {
+			// Everything sent so far is in before the trailer goes.
+			for len(main) < mainPackets {
+				p, ok := next()
+				if !ok {
+					t.Errorf("%v: receiver stopped after %d packets", format, len(main))
+					return
+				}
+				main = append(main, p)
+			}
+		}
+		res, err := Send(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for len(trailer) < exporters {
+			p, ok := next()
+			if !ok {
+				break
+			}
+			trailer = append(trailer, p)
+		}
+		pc.Close()
+		if res.TrailerFlows != exporters || res.Flows != flows+exporters {
+			t.Fatalf("%v: %d flows with %d trailer flows, want %d and %d", format, res.Flows, res.TrailerFlows, flows+exporters, exporters)
+		}
+		if len(main) != mainPackets || len(trailer) != exporters || res.Packets != uint64(mainPackets+exporters) {
+			t.Fatalf("%v: %d main and %d trailer packets received, %d sent; want %d and %d", format, len(main), len(trailer), res.Packets, mainPackets, exporters)
+		}
+		// Drop the last main packet of the first exporter.
+		victim := -1
+		for i, p := range main {
+			if p.from.Addr() == netip.AddrFrom4([4]byte{127, 0, 0, 2}) {
+				victim = i
+			}
+		}
+		d := flow.NewDecoder(flow.NewTemplates())
+		seq := flow.NewSeqTracker()
+		var lost, victimFlows uint64
+		for i, p := range append(main, trailer...) {
+			info, err := d.Decode(p.from, p.data, func(*event.Event) {})
+			if err != nil {
+				t.Fatalf("%v: packet %d: %v", format, i, err)
+			}
+			if i == victim {
+				victimFlows = uint64(info.Records)
+				continue
+			}
+			lost += seq.Track(p.from.Addr(), &info).LostFlows
+		}
+		if victimFlows == 0 || lost != victimFlows {
+			t.Errorf("%v: the trailer revealed %d lost flows, want the %d of the dropped packet", format, lost, victimFlows)
+		}
+	}
+}

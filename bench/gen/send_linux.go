@@ -43,6 +43,14 @@ type SendConfig struct {
 	// would hand it an exporter's burst; any other gets the datagrams one
 	// by one. Without GSO support Send fails.
 	GSO bool
+	// Trailer, when set, is called once every flow is sent; then each
+	// exporter sends one more packet of one flow. A collector learns of
+	// lost packets only from a later sequence number, so without the
+	// trailer a loss in the last packets of a run shows in no sequence
+	// gap. Trailer should return once the collector has read what it was
+	// sent (its socket queue is empty). The trailer's flows count in
+	// SendResult.Flows and TrailerFlows, not in Elapsed or Rate.
+	Trailer func()
 }
 
 // SendResult is what [Send] did.
@@ -54,6 +62,8 @@ type SendResult struct {
 	// Rate is the achieved flows/s: when it falls short of the target, the
 	// generator, not the collector, was the limit.
 	Rate float64 `json:"rate"`
+	// TrailerFlows is the number of flows of SendConfig.Trailer's packets.
+	TrailerFlows uint64 `json:"trailer_flows,omitempty"`
 }
 
 // batch is the number of packets handed to one sendmmsg call.
@@ -202,6 +212,24 @@ func Send(ctx context.Context, cfg SendConfig) (SendResult, error) {
 	res.Elapsed = time.Since(start)
 	if s := res.Elapsed.Seconds(); s > 0 {
 		res.Rate = float64(res.Flows) / s
+	}
+	if cfg.Trailer == nil {
+		return res, nil
+	}
+	cfg.Trailer()
+	for i, e := range exps {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		pkt := e.AppendPacket(bufs[0][:0], 1)
+		n, err := unix.Write(fds[i], pkt)
+		if err != nil {
+			return res, fmt.Errorf("cannot send the trailer of exporter %d to %s: %w", i, cfg.Target, err)
+		}
+		res.Packets++
+		res.Bytes += uint64(n)
+		res.Flows++
+		res.TrailerFlows++
 	}
 	return res, nil
 }

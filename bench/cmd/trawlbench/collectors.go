@@ -125,7 +125,7 @@ func (t *trawlTool) Count(ctx context.Context, dir string, st *Step) (uint64, er
 	if st.Trawl != nil {
 		st.Trawl.Spooled = n
 		st.Trawl.MetricsTrue = st.Trawl.Received == n+st.Trawl.Dropped
-		st.Trawl.LedgerMinusActual = int64(st.Trawl.UpstreamLost+st.Trawl.Dropped) - (int64(st.Sent.Flows) - int64(n))
+		st.Trawl.LedgerMinusActual = int64(st.Trawl.SeqGapLost+st.Trawl.Dropped) - (int64(st.Sent.Flows) - int64(n))
 	}
 	return n, nil
 }

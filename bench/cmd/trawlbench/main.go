@@ -125,10 +125,14 @@ type TrawlCounts struct {
 	Spooled      uint64 `json:"spooled"`
 	// MetricsTrue: received = spooled + dropped.
 	MetricsTrue bool `json:"metrics_true"`
-	// LedgerMinusActual is the loss the ledger reports (upstream_lost +
-	// dropped) minus the loss that happened (sent − spooled): > 0 counts
-	// some loss twice, < 0 missed some (a loss at the very end of a step
-	// has no later sequence number to reveal it).
+	// LedgerMinusActual is the flows the ledger reports lost
+	// (exporter_sequence_gap + dropped) minus the flows actually lost (sent
+	// − spooled). socket_overflow is left out: it counts the same loss
+	// again, in datagrams. The sender's trailer reveals a loss in the last
+	// packets, so for v5, IPFIX and sFlow, whose sequence numbers count
+	// records, this is 0 unless the ledger is wrong; v9 numbers packets,
+	// and its lost flows are estimated from the exporter's records per
+	// packet.
 	LedgerMinusActual int64 `json:"ledger_minus_actual_loss"`
 }
 
@@ -468,14 +472,18 @@ func runStep(ctx context.Context, c collector, name string, f gen.Format, r int,
 		}
 	}()
 	flows := uint64(rate * step.Seconds())
-	res, err := gen.Send(ctx, gen.SendConfig{Format: f, Target: netipLoopback(port), Exporters: exporters, Flows: flows, Rate: rate, GSO: *sendGSO})
+	// The trailer (one packet per exporter once the collector is idle)
+	// makes a loss in the last packets show as a sequence gap, so trawl's
+	// ledger can be checked against the actual loss exactly.
+	idle := func() { waitIdleFunc(ctx, exited, groupCPU(pgid), func() bool { return udpRxQueue(port) > 0 }) }
+	res, err := gen.Send(ctx, gen.SendConfig{Format: f, Target: netipLoopback(port), Exporters: exporters, Flows: flows, Rate: rate, GSO: *sendGSO, Trailer: idle})
 	st.Sent = res
 	if err != nil {
 		st.Error = err.Error()
 		return st
 	}
 	st.GenLimited = res.Rate < 0.9*rate
-	waitIdleFunc(ctx, exited, groupCPU(pgid), func() bool { return udpRxQueue(port) > 0 })
+	idle()
 	cpu, rss := groupStats(pgid)
 	st.CPUSeconds, st.PeakRSSKiB = cpu, rss
 	if err := c.BeforeStop(&st); err != nil {

@@ -226,7 +226,7 @@ func TestRunStepPmacct(t *testing.T) {
 		t.Skipf("nfacctd not installed (Debian package pmacct, scripts/deps.sh): %v", err)
 	}
 	st := runStep(context.Background(), &pmacctTool{bin: bin}, "nfacctd", gen.V9, 0, 20_000, time.Second, 4, t.TempDir())
-	if st.Error != "" || st.Sent.Flows != 20_000 || st.Stored != st.Sent.Flows || st.LossPct != 0 ||
+	if st.Error != "" || st.Sent.Flows != 20_000+4 || st.Sent.TrailerFlows != 4 || st.Stored != st.Sent.Flows || st.LossPct != 0 ||
 		st.CPUSeconds <= 0 || st.CPUPerMFlows <= 0 || st.PeakRSSKiB == 0 {
 		t.Fatalf("step %+v", st)
 	}

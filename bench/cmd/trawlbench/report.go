@@ -63,10 +63,14 @@ func writeMarkdown(w io.Writer, rep *Report) {
 			} else {
 				notes = append(notes, "metrics = spool in every step")
 			}
+			est := ""
+			if s.Format == "v9" {
+				est = ", estimated: v9 sequence numbers count packets"
+			}
 			if over+under == 0 {
-				notes = append(notes, "ledger loss = actual loss in every step")
+				notes = append(notes, "lost flows in the ledger = actual loss in every step"+est)
 			} else {
-				notes = append(notes, fmt.Sprintf("ledger loss ≠ actual loss in %d steps (%d over, %d under; worst %+d flows)", over+under, over, under, worst))
+				notes = append(notes, fmt.Sprintf("lost flows in the ledger ≠ actual loss in %d steps (%d over, %d under; worst %+d flows%s)", over+under, over, under, worst, est))
 			}
 		}
 		if errs > 0 {

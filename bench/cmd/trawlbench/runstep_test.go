@@ -63,7 +63,7 @@ func (t *flakyTool) Count(context.Context, string, *Step) (uint64, error) {
 func TestRunStepRestarts(t *testing.T) {
 	ok := &flakyTool{fails: 2}
 	st := runStep(context.Background(), ok, "flaky", gen.V5, 0, 1000, 100*time.Millisecond, 1, t.TempDir())
-	if st.Error != "" || ok.starts != 3 || st.Sent.Flows != 100 || st.Stored != 0 || st.LossPct != 100 {
+	if st.Error != "" || ok.starts != 3 || st.Sent.Flows != 100+1 || st.Sent.TrailerFlows != 1 || st.Stored != 0 || st.LossPct != 100 {
 		t.Fatalf("after %d starts: %+v", ok.starts, st)
 	}
 	bad := &flakyTool{fails: 5}

@@ -74,8 +74,8 @@ func TestSummarize(t *testing.T) {
 	var md bytes.Buffer
 	writeMarkdown(&md, &Report{Rates: []float64{100e3, 200e3, 400e3, 800e3}, Steps: testSteps(), Summaries: sums})
 	for _, w := range []string{"| v5 | a | 396k |", "| v5 | c | < lowest step |", "| v5 | b | 0 | 0.5 | 0 | – |",
-		"metrics = spool in every step; ledger loss ≠ actual loss in 1 steps (1 over, 0 under; worst +12 flows)",
-		"**metrics disagree with the spool in 1 steps**; ledger loss = actual loss in every step"} {
+		"metrics = spool in every step; lost flows in the ledger ≠ actual loss in 1 steps (1 over, 0 under; worst +12 flows)",
+		"**metrics disagree with the spool in 1 steps**; lost flows in the ledger = actual loss in every step"} {
 		if !strings.Contains(md.String(), w) {
 			t.Errorf("markdown lacks %q:\n%s", w, md.String())
 		}
