@@ -47,7 +47,7 @@ part "package benchmarks"
 {
 	go test -run '^$' -bench 'BenchmarkRing' -benchtime "$bt" ./ring/
 	go test -run '^$' -bench 'BenchmarkEncode$|BenchmarkDecode$' -benchtime "$bt" ./event/
-	go test -run '^$' -bench 'BenchmarkEncode$' -benchtime "$bt" ./frame/
+	go test -run '^$' -bench 'BenchmarkEncode$|BenchmarkCodec' -benchtime "$bt" ./frame/
 	go test -run '^$' -bench 'BenchmarkAppend|BenchmarkGroupCommit' -benchtime "$bt" ./sinks/disk/
 	go test -run '^$' -bench 'BenchmarkDecode' -benchtime "$bt" ./flow/
 	go test -run '^$' -bench 'BenchmarkParse' -benchtime "$bt" ./syslog/
