@@ -288,7 +288,10 @@ func (cr *connReader) line(hard context.Context, l []byte) error {
 		cr.a.parseErrs.Inc()
 	} else {
 		v, err := cr.parser.ParseBytes(l)
-		if err != nil || v.Type() != fastjson.TypeObject {
+		// The object is embedded verbatim in the event's JSON, which must
+		// stay valid for strict readers: fastjson accepts raw control
+		// characters inside strings, JSON does not.
+		if err != nil || v.Type() != fastjson.TypeObject || event.ControlInString(l) >= 0 {
 			ev.Flags |= event.FlagParseError
 			cr.a.parseErrs.Inc()
 		} else {

@@ -161,6 +161,7 @@ func FuzzAppLines(f *testing.F) {
 	f.Add([]byte(`{"@timestamp":"2026-01-01T00:00:00Z","message":"x","Fields":{"msg":"y"}}`))
 	f.Add([]byte("{\"a\":\"" + strings.Repeat("z", 600) + "\"}\n{}\n"))
 	f.Add([]byte{0xff, 0xfe, '\n', '{', '"', 0x00, '"', ':', '1', '}', '\n'})
+	f.Add([]byte("{\"a\":\"tab\there\"}\n{\"\":\"\a\\\\b\"}\n"))
 	const maxLine = 512
 	f.Fuzz(func(t *testing.T, input []byte) {
 		ta := newTestApp(t, maxLine, DropNewest, 4096)
@@ -183,10 +184,12 @@ func FuzzAppLines(f *testing.F) {
 				t.Fatalf("event %d raw %q, want %q", i, ev.App.Raw, want[i])
 			}
 			if ev.Flags&event.FlagParseError == 0 {
-				var obj map[string]any
-				if err := json.Unmarshal(ev.App.Raw, &obj); err != nil && json.Valid(ev.App.Raw) {
-					t.Fatalf("event %d accepted as an object but is not one: %q", i, ev.App.Raw)
+				if !json.Valid(ev.App.Raw) {
+					t.Fatalf("event %d accepted as an object but is not valid JSON: %q", i, ev.App.Raw)
 				}
+			}
+			if out := event.AppendJSON(nil, &ev); !json.Valid(out) {
+				t.Fatalf("event %d renders as invalid JSON: %q", i, out)
 			}
 		}
 	})

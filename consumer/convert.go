@@ -137,6 +137,9 @@ func appendCheckedJSON(dst, v []byte, kind event.Kind) ([]byte, event.Kind, erro
 	if err := fastjson.ValidateBytes(t); err != nil {
 		return dst, kind, fmt.Errorf("cannot read %s record: %w", EncodingECSJSON, err)
 	}
+	if off := event.ControlInString(t); off >= 0 {
+		return dst, kind, fmt.Errorf("cannot read %s record: control character %#x inside a string at offset %d", EncodingECSJSON, t[off], off)
+	}
 	for len(t) > 0 {
 		i := bytes.IndexAny(t, "\r\n")
 		if i < 0 {

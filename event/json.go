@@ -18,7 +18,8 @@ import (
 // U+FFFD and control characters are escaped, so the output is valid JSON
 // whatever the event holds, with one exception: for KindApp without
 // FlagParseError, App.Raw is embedded verbatim under "app", and the input
-// that built the event must have checked that it is one JSON object.
+// that built the event must have checked that it is one JSON object with
+// no raw control character inside a string ([ControlInString]).
 //
 // It does not allocate when dst has room; it does not retain dst or e.
 func AppendJSON(dst []byte, e *Event) []byte {
@@ -629,6 +630,30 @@ func appendAppJSON(dst []byte, e *Event) []byte {
 		dst = append(dst, ',')
 	}
 	return dst
+}
+
+// ControlInString returns the offset of the first byte below 0x20 inside a
+// string of the JSON text v, or -1. RFC 8259 wants those escaped, and
+// strict readers (encoding/json, jq) reject the whole line, but fastjson,
+// which the inputs and consumers parse with, lets them through; so a JSON
+// text is embedded verbatim only when this returns -1.
+func ControlInString(v []byte) int {
+	inString, escaped := false, false
+	for i, c := range v {
+		switch {
+		case !inString:
+			inString = c == '"'
+		case c < 0x20:
+			return i
+		case escaped:
+			escaped = false
+		case c == '\\':
+			escaped = true
+		case c == '"':
+			inString = false
+		}
+	}
+	return -1
 }
 
 // trimSpace drops the JSON whitespace around b, so that a line's "\r\n"

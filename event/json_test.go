@@ -737,3 +737,29 @@ func TestJSONAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestControlInString: raw bytes below 0x20 count only inside strings,
+// escapes (\" and \\) are followed, and what it accepts encoding/json
+// accepts.
+func TestControlInString(t *testing.T) {
+	for _, c := range []struct {
+		v    string
+		want int
+	}{
+		{`{"a":"b"}`, -1},
+		{"{\n\t\"a\" :\r\n 1}", -1},
+		{"{\"a\":\"x\ty\"}", 7},
+		{"{\"\":\"\a\\\\b\"}", 5},
+		{`{"a":"\"\\"}` + "\x01", -1},
+		{"{\"a\":\"\\\"\x1f\"}", 8},
+		{`{"a\u0001":"\n"}`, -1},
+	} {
+		got := ControlInString([]byte(c.v))
+		if got != c.want {
+			t.Errorf("ControlInString(%q) = %d, want %d", c.v, got, c.want)
+		}
+		if got < 0 && c.v[0] == '{' && c.v[len(c.v)-1] == '}' && !json.Valid([]byte(c.v)) {
+			t.Errorf("%q passes but is not valid JSON", c.v)
+		}
+	}
+}
