@@ -16,7 +16,7 @@
 #
 # Every part writes bench/results/<part>-<ts>.{json,md} (and PNGs); this
 # script then prints and writes bench/results/summary-<ts>.md, the tables of
-# all of them. The short run steps fewer rates for 1–2 s each, once;
+# all of them. The short run steps fewer rates for 1–2 s each (flows: 2 s), once;
 # BENCH_LONG=1 (make bench-long) is for bigger machines: the harnesses' --long
 # rates, 10 s steps and three repetitions (min/median/max), longer package
 # benchmarks. BENCHTIME overrides the package benchmarks' -benchtime.
@@ -37,7 +37,7 @@ if [ "$long" = 1 ]; then
 else
 	bt=${BENCHTIME:-300ms}
 	syslogargs=(-quiet 20s -udp-rates 100k,200k,400k,600k,800k,1M,1.2M,1.6M)
-	flowargs=(-rates 200k,400k,800k,1.6M,3.2M -step 1s)
+	flowargs=(-rates 200k,400k,800k,1.6M,2.4M,3.2M,4.8M -step 2s)
 	kafkaargs=(-formats v5 -rates 100k,200k,400k,800k,1.2M -step 2s)
 	export KAFKA_SINK_BENCHTIME=${KAFKA_SINK_BENCHTIME:-1x}
 fi

@@ -231,7 +231,7 @@ func main() {
 			*formats = "v5,v9"
 		}
 	}
-	rateList := []float64{100e3, 200e3, 400e3, 800e3, 1.6e6, 3.2e6}
+	rateList := []float64{100e3, 200e3, 400e3, 800e3, 1.6e6, 2.4e6, 3.2e6, 4.8e6}
 	if km != nil {
 		rateList = []float64{50e3, 100e3, 200e3, 300e3, 400e3, 600e3}
 	}
