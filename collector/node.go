@@ -117,10 +117,6 @@ func New(cfg *config.Config, logger *log.Logger) (*Node, error) {
 	}
 	n.set.NewGauge("trawl_spool_bytes", func() float64 { return float64(n.spool.Stats().Bytes) })
 
-	level, err := frame.ParseLevel(cfg.Frames.Compression)
-	if err != nil {
-		return nil, err
-	}
 	limits := frame.BatchLimits{
 		MaxEvents:  cfg.Frames.MaxEvents,
 		MaxBytes:   int(cfg.Frames.MaxBytes),
@@ -130,6 +126,10 @@ func New(cfg *config.Config, logger *log.Logger) (*Node, error) {
 	for _, name := range inputNames {
 		in := cfg.Inputs[name]
 		policy, err := ParsePolicy(in.Backpressure)
+		if err != nil {
+			return nil, fmt.Errorf("input %q: %w", name, err)
+		}
+		level, err := frame.ParseLevel(in.Compression)
 		if err != nil {
 			return nil, fmt.Errorf("input %q: %w", name, err)
 		}

@@ -129,8 +129,10 @@ func TestKafkaSinkValidation(t *testing.T) {
 	f("sinks:\n  - {type: kafka, brokers: [\"h:1\"], tls: {cert_file: c}}\n", "cert_file and key_file go together")
 	f("sinks:\n  - type: kafka\n    brokers: [\"h:1\"]\n    encoding: frames\n", `line 4: key sinks[0].encoding: unknown encoding "frames" (want json, protobuf or frame)`)
 	// Uncompressed frames of frames.max_bytes cannot fit in a batch.
-	f("frames:\n  compression: none\nsinks:\n  - type: kafka\n    brokers: [\"h:1\"]\n    encoding: frame\n", "line 6: key sinks[0].encoding: encoding frame sends each frame as one record")
-	f("frames:\n  compression: none\n  max_bytes: 512KiB\nsinks:\n  - {type: kafka, brokers: [\"h:1\"], encoding: frame, batch_max_bytes: 256KiB}\n", "does not fit in batch_max_bytes (262144)")
+	f("inputs: {nf: {type: netflow}}\nframes:\n  compression: none\nsinks:\n  - type: kafka\n    brokers: [\"h:1\"]\n    encoding: frame\n", "line 7: key sinks[0].encoding: encoding frame sends each frame as one record, and input nf stores its frames uncompressed")
+	f("inputs: {nf: {type: netflow}}\nframes:\n  compression: none\n  max_bytes: 512KiB\nsinks:\n  - {type: kafka, brokers: [\"h:1\"], encoding: frame, batch_max_bytes: 256KiB}\n", "does not fit in batch_max_bytes (262144)")
+	// One input's own compression: none is enough.
+	f("inputs: {a: {type: app}, nf: {type: netflow, compression: none}}\nsinks:\n  - {type: kafka, brokers: [\"h:1\"], encoding: frame}\n", "input nf stores its frames uncompressed")
 }
 
 // TestKafkaSinkFrameEncoding: encoding frame is accepted with compressed
@@ -151,6 +153,28 @@ func TestKafkaSinkFrameEncoding(t *testing.T) {
 	f("frames: {compression: fastest}\nsinks:\n  - {type: kafka, brokers: [\"h:1\"], encoding: frame}\n")
 	f("frames: {compression: none, max_bytes: 256KiB}\nsinks:\n  - {type: kafka, brokers: [\"h:1\"], encoding: frame}\n")
 	f("frames: {compression: none}\nsinks:\n  - {type: kafka, brokers: [\"h:1\"], encoding: frame, batch_max_bytes: 4MiB}\n")
+	// Uncompressed frames are refused only where an input stores them:
+	// frames.compression none is overridden by every input's own.
+	f("inputs: {nf: {type: netflow, compression: s2}}\nframes: {compression: none}\nsinks:\n  - {type: kafka, brokers: [\"h:1\"], encoding: frame}\n")
+}
+
+// TestInputCompression: an input's compression defaults to
+// frames.compression, may differ from it, and takes only its values.
+func TestInputCompression(t *testing.T) {
+	c, err := Parse([]byte("frames: {compression: fastest}\ninputs:\n  nf: {type: netflow, compression: none}\n  logs: {type: app}\n"), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Inputs["nf"].Compression; got != "none" {
+		t.Errorf("nf compression %q, want none", got)
+	}
+	if got := c.Inputs["logs"].Compression; got != "fastest" {
+		t.Errorf("logs compression %q, want frames.compression, fastest", got)
+	}
+	_, err = Parse([]byte("inputs:\n  nf:\n    type: netflow\n    compression: lz4\n"), "t.yaml")
+	if want := `line 4: key inputs.nf.compression: unknown level "lz4"`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Parse with compression lz4 = %v, want an error containing %q", err, want)
+	}
 }
 
 func TestDefaultSyslogInputs(t *testing.T) {

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The flow half of the peer-against-peer benchmark (issue 8): trawl,
+# The flow half of the peer-against-peer benchmark (issue 8): trawl (S2
+# frames, and trawl-none with uncompressed frames),
 # goflow2 v2.2.6 (protobuf and JSON output), nfcapd (nfdump) and nfacctd
 # (pmacct) fed the same generated NetFlow v5, v9 and IPFIX traffic over
 # loopback, and trawl, goflow2, sfcapd (nfdump-sflow) and sfacctd (pmacct)

@@ -9,7 +9,8 @@
 #     TCP and RELP (scripts/bench-syslog.sh), trawl on its defaults (as root:
 #     UDP GRO with its BPF drop counter), and the UDP steps again with
 #     gro: false (every datagram through the socket layer on its own);
-#  3. flow collectors side by side: trawl, goflow2 (protobuf and JSON),
+#  3. flow collectors side by side: trawl (S2 and uncompressed frames),
+#     goflow2 (protobuf and JSON),
 #     nfcapd/sfcapd, nfacctd/sfacctd over NetFlow v5, v9, IPFIX and sFlow
 #     (scripts/bench-flows.sh);
 #  4. trawl and goflow2 into one real Kafka broker (scripts/bench-kafka.sh).

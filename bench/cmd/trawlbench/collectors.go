@@ -63,10 +63,13 @@ func waitUDPBound(ctx context.Context, cmd *exec.Cmd, exited <-chan struct{}, po
 }
 
 // trawlTool runs bin/trawl with one input, named nf, and nothing else: a
-// netflow input (v5, v9 and IPFIX on one port) or an sflow input.
+// netflow input (v5, v9 and IPFIX on one port) or an sflow input, with
+// its default frame compression or, when compression is set, that one
+// (trawl-none stores frames uncompressed, as nfcapd does by default).
 type trawlTool struct {
-	bin  string
-	http string
+	bin         string
+	compression string
+	http        string
 }
 
 func (t *trawlTool) Supports(gen.Format) bool { return true }
@@ -83,6 +86,9 @@ func (t *trawlTool) Start(ctx context.Context, f gen.Format, port int, dir strin
 	}
 	cfg := fmt.Sprintf("node:\n  name: bench\n  data_dir: %s\nhttp:\n  listen: %s\ninputs:\n  %s:\n    type: %s\n    listen: 127.0.0.1:%d\n",
 		filepath.Join(dir, "data"), t.http, trawlInput, typ, port)
+	if t.compression != "" {
+		cfg += "    compression: " + t.compression + "\n"
+	}
 	path := filepath.Join(dir, "trawl.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		return nil, err

@@ -182,7 +182,7 @@ func main() {
 	var (
 		long      = flag.Bool("long", false, "bigger machines: 10 s steps, rates 250k to 16M flows/s")
 		reps      = flag.Int("reps", 1, "repetitions of every step (3 gives min/median/max)")
-		tools     = flag.String("tools", strings.Join(defaultTools, ","), "collectors to run: trawl, goflow2 (JSON), goflow2-pb (protobuf), nfcapd, nfacctd (NetFlow/IPFIX), sfcapd, sfacctd (sFlow); by default those installed")
+		tools     = flag.String("tools", strings.Join(defaultTools, ","), "collectors to run: trawl, trawl-none (frames uncompressed), goflow2 (JSON), goflow2-pb (protobuf), nfcapd, nfacctd (NetFlow/IPFIX), sfcapd, sfacctd (sFlow); by default those installed")
 		formats   = flag.String("formats", defaultFormats, "formats to run: v5, v9, ipfix, sflow")
 		rates     = flag.String("rates", "", "offered rates in flows/s, comma separated (default by mode; -kafka: 50k to 600k)")
 		stepDur   = flag.Duration("step", 0, "traffic time per step (default 2s, -kafka 3s, --long 10s)")
@@ -263,6 +263,7 @@ func main() {
 
 	all := map[string]collector{
 		"trawl":      &trawlTool{bin: *trawlBin},
+		"trawl-none": &trawlTool{bin: *trawlBin, compression: "none"},
 		"goflow2":    &goflow2Tool{bin: *goflow2},
 		"goflow2-pb": &goflow2Tool{bin: *goflow2, pb: true},
 		"nfcapd":     &nfcapdTool{bin: *nfcapd, nfdump: *nfdump},

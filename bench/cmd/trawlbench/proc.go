@@ -16,7 +16,7 @@ import (
 
 // defaultTools are the flow harness's collectors; the ones whose binary is
 // missing are left out unless -tools names them.
-var defaultTools = []string{"trawl", "goflow2-pb", "goflow2", "nfcapd", "nfacctd", "sfcapd", "sfacctd"}
+var defaultTools = []string{"trawl", "trawl-none", "goflow2-pb", "goflow2", "nfcapd", "nfacctd", "sfcapd", "sfacctd"}
 
 // defaultFormats are the formats a plain run steps through.
 const defaultFormats = "v5,v9,ipfix,sflow"
