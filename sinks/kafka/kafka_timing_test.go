@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/trawlsec/trawl/bench/host"
 	"github.com/trawlsec/trawl/bench/peer"
 	"github.com/trawlsec/trawl/event"
 	"github.com/trawlsec/trawl/frame"
@@ -112,17 +113,17 @@ func BenchmarkSinkToBroker(b *testing.B) {
 						b.Fatal(err)
 					}
 					s.StopAtEnd()
-					cpu0, ok := processCPUTime()
+					cpu0 := host.SelfCPU()
 					bcpu0, bok := procCPUTime(brokerPID)
 					b.StartTimer()
 					if err := s.Run(context.Background()); err != nil {
 						b.Fatal(err)
 					}
 					b.StopTimer()
-					cpu1, _ := processCPUTime()
+					cpu1 := host.SelfCPU()
 					bcpu1, _ := procCPUTime(brokerPID)
-					cpuOK = cpuOK && ok && bok
-					cpu += cpu1 - cpu0
+					cpuOK = cpuOK && bok
+					cpu += time.Duration((cpu1 - cpu0) * float64(time.Second))
 					brokerCPU += bcpu1 - bcpu0
 					if d.Get() != frames*per || r.Get() != 0 {
 						b.Fatalf("delivered %d of %d, rejected %d", d.Get(), frames*per, r.Get())
