@@ -763,3 +763,21 @@ func TestControlInString(t *testing.T) {
 		}
 	}
 }
+
+// TestHasControl: the eight-bytes-at-a-time test finds every byte below
+// 0x20 at every position and flags nothing else, whatever surrounds it.
+func TestHasControl(t *testing.T) {
+	for _, fill := range []byte{' ', 'a', 0x7f, 0x80, 0xff} {
+		for n := 0; n <= 19; n++ {
+			for pos := 0; pos < n; pos++ {
+				for c := 0; c < 256; c++ {
+					v := bytes.Repeat([]byte{fill}, n)
+					v[pos] = byte(c)
+					if got, want := hasControl(v), c < 0x20; got != want {
+						t.Fatalf("hasControl(%q) = %v, want %v", v, got, want)
+					}
+				}
+			}
+		}
+	}
+}
