@@ -48,7 +48,8 @@ func ParsePolicy(s string) (Policy, error) {
 
 // spoolAppender is what a pipeline needs of the spool.
 type spoolAppender interface {
-	Append(rec []byte) (disk.Pos, error)
+	// AppendSealed appends a frame, which ends with its own CRC32C.
+	AppendSealed(rec []byte) (disk.Pos, error)
 	WaitDurable(ctx context.Context, p disk.Pos) error
 	SyncSoon()
 }
@@ -404,7 +405,7 @@ func (p *pipeline) appendRetry(stop context.Context, rec []byte) (disk.Pos, erro
 	backoff := 10 * time.Millisecond
 	var lastLog time.Time
 	for {
-		end, err := p.spool.Append(rec)
+		end, err := p.spool.AppendSealed(rec)
 		if err == nil {
 			return end, nil
 		}

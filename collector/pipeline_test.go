@@ -151,7 +151,7 @@ type flakySpool struct {
 
 func (f *flakySpool) SyncSoon() {}
 
-func (f *flakySpool) Append(rec []byte) (disk.Pos, error) {
+func (f *flakySpool) AppendSealed(rec []byte) (disk.Pos, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fails > 0 {

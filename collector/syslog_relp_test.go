@@ -244,7 +244,7 @@ func TestRELPWaitsForFsync(t *testing.T) {
 // failingSpool refuses every frame.
 type failingSpool struct{}
 
-func (failingSpool) Append([]byte) (disk.Pos, error) { return 0, errors.New("disk on fire") }
+func (failingSpool) AppendSealed([]byte) (disk.Pos, error) { return 0, errors.New("disk on fire") }
 
 func (failingSpool) WaitDurable(context.Context, disk.Pos) error { return nil }
 

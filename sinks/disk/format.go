@@ -121,10 +121,20 @@ func checkSegHeader(h []byte, base Pos) string {
 	return ""
 }
 
+// crcResidue is the CRC32C of any byte string followed by its own CRC32C in
+// little-endian order.
+const crcResidue = 0x48674bc7
+
 // putEnvelope writes the envelope header of payload into dst[:envSize].
-func putEnvelope(dst []byte, payload []byte) {
+// sealed says that payload ends with its own CRC32C, so its checksum is
+// crcResidue.
+func putEnvelope(dst []byte, payload []byte, sealed bool) {
 	binary.LittleEndian.PutUint32(dst, uint32(len(payload)))
-	binary.LittleEndian.PutUint32(dst[4:], crc32.Checksum(payload, castagnoli))
+	sum := uint32(crcResidue)
+	if !sealed || len(payload) < 4 {
+		sum = crc32.Checksum(payload, castagnoli)
+	}
+	binary.LittleEndian.PutUint32(dst[4:], sum)
 }
 
 // recordError says why segReader.record could not return a record.

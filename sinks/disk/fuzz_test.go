@@ -26,7 +26,7 @@ func segBytes(base Pos, recs ...[]byte) []byte {
 	b := appendSegHeader(nil, base)
 	for _, r := range recs {
 		var h [envSize]byte
-		putEnvelope(h[:], r)
+		putEnvelope(h[:], r, false)
 		b = append(append(b, h[:]...), r...)
 	}
 	return b

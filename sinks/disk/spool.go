@@ -438,6 +438,21 @@ func (s *Spool) activePath() string {
 //
 // Append does not allocate in steady state.
 func (s *Spool) Append(rec []byte) (end Pos, err error) {
+	return s.append(rec, false)
+}
+
+// AppendSealed is [Spool.Append] for a record that ends with the CRC32C
+// (Castagnoli, little-endian) of every byte before it, as every frame does.
+// The CRC32C of such a record is a constant, the code's residue, so the
+// envelope's checksum costs nothing instead of a second pass over the
+// record. Readers check the envelope exactly as for Append: a record that
+// does not end with its own CRC is reported corrupt when read, not
+// returned.
+func (s *Spool) AppendSealed(rec []byte) (end Pos, err error) {
+	return s.append(rec, true)
+}
+
+func (s *Spool) append(rec []byte, sealed bool) (end Pos, err error) {
 	n := len(rec)
 	if n == 0 || n > MaxRecordSize {
 		return 0, fmt.Errorf("cannot append record of %d bytes to spool %q: size must be 1 to %d", n, s.dir, MaxRecordSize)
@@ -461,11 +476,11 @@ func (s *Spool) Append(rec []byte) (end Pos, err error) {
 	off := act.size
 	if n+envSize <= len(s.scratch) {
 		b := s.scratch[:envSize+n]
-		putEnvelope(b, rec)
+		putEnvelope(b, rec, sealed)
 		copy(b[envSize:], rec)
 		_, err = s.active.WriteAt(b, off)
 	} else {
-		putEnvelope(s.hdr[:], rec)
+		putEnvelope(s.hdr[:], rec, sealed)
 		if _, err = s.active.WriteAt(s.hdr[:], off); err == nil {
 			_, err = s.active.WriteAt(rec, off+envSize)
 		}

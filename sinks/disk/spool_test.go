@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"strings"
@@ -771,5 +772,83 @@ func TestFsyncFailure(t *testing.T) {
 	}
 	if err := s.WaitDurable(context.Background(), end1); err == nil {
 		t.Fatalf("WaitDurable forgot the failed fsync")
+	}
+}
+
+// sealRec appends to rec the CRC32C of its bytes, as a frame ends.
+func sealRec(rec []byte) []byte {
+	return binary.LittleEndian.AppendUint32(rec, crc32.Checksum(rec, castagnoli))
+}
+
+func TestCRCResidue(t *testing.T) {
+	for _, n := range []int{0, 1, 3, 4, 5, 63, 64, 1000, 1 << 20} {
+		rec := sealRec(makeRec(uint64(n), max(n, 8))[:n])
+		if got := crc32.Checksum(rec, castagnoli); got != crcResidue {
+			t.Errorf("CRC32C of %d bytes and their CRC = %#x, want the residue %#x", n, got, uint32(crcResidue))
+		}
+	}
+}
+
+// TestAppendSealed checks that AppendSealed writes exactly the bytes Append
+// writes for a record ending with its own CRC32C, and that a record that
+// does not is reported corrupt when read, never returned.
+func TestAppendSealed(t *testing.T) {
+	plain, sealed := t.TempDir(), t.TempDir()
+	sp := openT(t, Options{Dir: plain})
+	ss := openT(t, Options{Dir: sealed})
+	// Sizes on both sides of the spool's scratch buffer, so both write paths
+	// are covered.
+	for i, size := range []int{8, 100, 4096, 3 << 20, 17} {
+		rec := sealRec(makeRec(uint64(i), size))
+		e1, err := sp.Append(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e2, err := ss.AppendSealed(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e1 != e2 {
+			t.Fatalf("record %d: Append ends at %d, AppendSealed at %d", i, e1, e2)
+		}
+	}
+	sp.Close()
+	ss.Close()
+	a, _ := ListSegments(plain)
+	b, _ := ListSegments(sealed)
+	if len(a) != 1 || len(b) != 1 {
+		t.Fatalf("segments: %d and %d, want 1 each", len(a), len(b))
+	}
+	ab, _ := os.ReadFile(a[0].Path)
+	bb, _ := os.ReadFile(b[0].Path)
+	if !bytes.Equal(ab, bb) {
+		t.Fatal("AppendSealed wrote other bytes than Append for the same sealed records")
+	}
+
+	// A record whose last four bytes are not its CRC: the envelope claims
+	// the residue, so every reader must refuse it.
+	// Two records per segment, so the bad one is in a sealed segment: at
+	// the end of the last one it would read as a torn tail instead.
+	dir := t.TempDir()
+	s := openT(t, Options{Dir: dir, SegmentSize: segHeaderSize + 2*(envSize+68)})
+	good := sealRec(makeRec(1, 64))
+	bad := sealRec(makeRec(2, 64))
+	bad[10] ^= 1
+	for _, rec := range [][]byte{good, bad, good, good} {
+		if _, err := s.AppendSealed(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	var got int
+	err := Scan(dir, func(rec []byte, _ Pos) error {
+		if !bytes.Equal(rec, good) {
+			t.Errorf("Scan returned a record that is not the good one")
+		}
+		got++
+		return nil
+	})
+	if !errors.Is(err, ErrCorrupt) || got != 1 {
+		t.Fatalf("Scan = %v after %d records, want ErrCorrupt after 1", err, got)
 	}
 }
