@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"os"
+	"reflect"
 	"regexp"
 	"strconv"
 	"testing"
@@ -683,4 +684,38 @@ func TestTemplatesPerExporterBound(t *testing.T) {
 	if a.TemplatesLearned != b.TemplatesLearned || tpls.Len() != 2*b.TemplatesLearned {
 		t.Fatalf("after withdrawal: %+v, %d templates", a, tpls.Len())
 	}
+}
+
+// TestDecodeV5OverwritesEveryField guards decodeV5's field-by-field
+// assignment: whatever the reused event held before (every field of Flow
+// set, as a previous v9 or IPFIX record could leave it), a v5 record decodes
+// to the same flow as in a fresh decoder. A field added to event.Flow and
+// not set by decodeV5 fails here.
+func TestDecodeV5OverwritesEveryField(t *testing.T) {
+	p := v5Packet(10000, 1700000000, 500, 77, 1, 2, 0, []v5Rec{{src: "10.0.0.3", dst: "10.0.0.4", nh: "0.0.0.0",
+		pkts: 1, octets: 60, first: 10000, last: 10000, sport: 53, dport: 5353, proto: 17}})
+	want, _, err := collect(NewDecoder(NewTemplates()), exporterA, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := NewDecoder(NewTemplates())
+	v := reflect.ValueOf(&d.ev.Flow).Elem()
+	for i := range v.NumField() {
+		switch f := v.Field(i); f.Kind() {
+		case reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+			f.SetUint(7)
+		case reflect.Int64:
+			f.SetInt(7)
+		default:
+			if f.Type() != reflect.TypeFor[netip.Addr]() {
+				t.Fatalf("field %s: no test value for type %s", v.Type().Field(i).Name, f.Type())
+			}
+			f.Set(reflect.ValueOf(netip.MustParseAddr("2001:db8::7")))
+		}
+	}
+	got, _, err := collect(d, exporterA, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFlows(t, got, want)
 }
