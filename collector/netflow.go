@@ -110,9 +110,11 @@ func newNetflowInput(opts NetflowOptions, pipe *pipeline, led *ledger.Input, tmp
 	in.state = make(chan *netflowWorker, st.Sockets)
 	for i := 0; i < st.Sockets; i++ {
 		w := &netflowWorker{dec: flow.NewDecoder(tmpl), pr: pipe.producer()}
+		// Flows go to the ring in batches (Producer.Add); handle and
+		// retryPending flush each socket's batch when they are done.
 		w.emit = func(ev *event.Event) {
 			ev.RecvTime = w.now
-			w.pr.Emit(w.hard, ev, 0)
+			w.pr.Add(w.hard, ev, 0)
 		}
 		in.state <- w
 	}
@@ -150,13 +152,17 @@ func (in *NetflowInput) retryPending() {
 		w := <-in.state
 		w.now = time.Now().UnixNano()
 		w.dec.RetryPending(w.emit)
+		w.pr.Flush(w.hard)
 		in.state <- w
 	}
 }
 
 func (in *NetflowInput) handle(batch []udp.Datagram) {
 	w := <-in.state
-	defer func() { in.state <- w }()
+	defer func() {
+		w.pr.Flush(w.hard)
+		in.state <- w
+	}()
 	w.now = time.Now().UnixNano()
 	in.packets.Add(len(batch))
 	for i := range batch {

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sort"
@@ -21,6 +22,15 @@ import (
 // runPipeline pushes producers×perProducer app events through a pipeline
 // with a real spool and returns the events found in the spool afterwards.
 func runPipeline(t *testing.T, policy Policy, ringSlots, producers, perProducer int) ([]event.Event, *ledger.Input) {
+	t.Helper()
+	evs, led, _ := runPipelineWith(t, policy, ringSlots, producers, perProducer, 0)
+	return evs, led
+}
+
+// runPipelineWith is runPipeline whose producers, with batch > 0, hand
+// their events over in batches (Producer.Add, then Flush after every batch
+// events; 0 is Emit). It also returns the most events found in one frame.
+func runPipelineWith(t *testing.T, policy Policy, ringSlots, producers, perProducer, batch int) ([]event.Event, *ledger.Input, int) {
 	t.Helper()
 	dir := t.TempDir()
 	sp, err := disk.Open(disk.Options{Dir: dir, Fsync: disk.FsyncInterval, FsyncInterval: 5 * time.Millisecond})
@@ -50,7 +60,18 @@ func runPipeline(t *testing.T, policy Policy, ringSlots, producers, perProducer 
 				ev.Kind = event.KindApp
 				ev.RecvTime = int64(g)<<32 | int64(i)
 				ev.App.Raw = fmt.Appendf(nil, `{"g":%d,"i":%d}`, g, i)
-				if err := pr.Emit(context.Background(), &ev, len(ev.App.Raw)); err != nil {
+				var err error
+				switch {
+				case batch == 0:
+					err = pr.Emit(context.Background(), &ev, len(ev.App.Raw))
+				case (i+1)%batch == 0 || i == perProducer-1:
+					if err = pr.Add(context.Background(), &ev, len(ev.App.Raw)); err == nil {
+						err = pr.Flush(context.Background())
+					}
+				default:
+					err = pr.Add(context.Background(), &ev, len(ev.App.Raw))
+				}
+				if err != nil {
 					t.Error(err)
 					return
 				}
@@ -68,17 +89,21 @@ func runPipeline(t *testing.T, policy Policy, ringSlots, producers, perProducer 
 		t.Fatal(err)
 	}
 	var evs []event.Event
+	most := 0
 	err = disk.Scan(dir, func(rec []byte, _ disk.Pos) error {
+		n := 0
 		_, err := dec.Frame(rec, func(ev *event.Event) error {
 			evs = append(evs, event.Event{Seq: ev.Seq, RecvTime: ev.RecvTime, Input: append([]byte(nil), ev.Input...)})
+			n++
 			return nil
 		})
+		most = max(most, n)
 		return err
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return evs, led
+	return evs, led, most
 }
 
 // checkExactlyOnce verifies every event arrived once, in per-producer
@@ -289,5 +314,70 @@ func TestWaitDurableFollowsSpool(t *testing.T) {
 	}
 	if got := led.Dropped(ledger.ReasonRingFull).Get(); got != 0 {
 		t.Fatalf("%d dropped on a full ring; EmitTicket must block", got)
+	}
+}
+
+// TestPipelineBatches sends events in batches of 37 through frames of at
+// most 100 events (limits of runPipelineWith), so batches are split across
+// frames: every event arrives once, in order per producer, numbered
+// consecutively, no frame holds more than MaxEvents, and the ledger adds
+// up, under each policy.
+func TestPipelineBatches(t *testing.T) {
+	t.Run("block", func(t *testing.T) {
+		evs, led, most := runPipelineWith(t, Block, 8, 4, 5000, 37)
+		checkExactlyOnce(t, evs, 4, 5000)
+		if most > 100 {
+			t.Fatalf("a frame holds %d events, MaxEvents is 100", most)
+		}
+		if led.Delivered.Get() != 20000 || led.Received.Get() != 20000 {
+			t.Fatalf("ledger: received %d delivered %d", led.Received.Get(), led.Delivered.Get())
+		}
+	})
+	t.Run("drop_newest", func(t *testing.T) {
+		evs, led, _ := runPipelineWith(t, DropNewest, 2, 4, 5000, 37)
+		dropped := led.Dropped(ledger.ReasonRingFull).Get()
+		if uint64(len(evs))+dropped != 20000 || led.Delivered.Get() != uint64(len(evs)) || led.Received.Get() != 20000 {
+			t.Fatalf("spool %d + dropped %d != 20000 (delivered %d, received %d)", len(evs), dropped, led.Delivered.Get(), led.Received.Get())
+		}
+	})
+	t.Run("spill", func(t *testing.T) {
+		evs, led, _ := runPipelineWith(t, Spill, 2, 4, 2000, 37)
+		seen := map[uint64]bool{}
+		for _, ev := range evs {
+			if seen[ev.Seq] || ev.Seq < 1000 || ev.Seq >= 9000 {
+				t.Fatalf("sequence %d duplicated or out of range", ev.Seq)
+			}
+			seen[ev.Seq] = true
+		}
+		if len(evs) != 8000 || led.Delivered.Get() != 8000 {
+			t.Fatalf("spool holds %d events, delivered %d, want 8000", len(evs), led.Delivered.Get())
+		}
+	})
+}
+
+// TestAppendRecord checks the length prefixes appendRecord writes, for
+// records of one, two and three length bytes, against frame.Next.
+func TestAppendRecord(t *testing.T) {
+	var ev event.Event
+	ev.Kind = event.KindApp
+	var raw []byte
+	var want [][]byte
+	for _, n := range []int{1, 100, 127, 128, 5000, 16383, 16384, 70000} {
+		ev.App.Raw = bytes.Repeat([]byte("x"), n)
+		raw = appendRecord(raw, &ev)
+		want = append(want, event.AppendBinary(nil, &ev))
+	}
+	for i, w := range want {
+		rec, rest, err := frame.Next(raw)
+		if err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+		if !bytes.Equal(rec, w) {
+			t.Fatalf("record %d: %d bytes, want %d", i, len(rec), len(w))
+		}
+		raw = rest
+	}
+	if len(raw) != 0 {
+		t.Fatalf("%d bytes left over", len(raw))
 	}
 }

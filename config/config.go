@@ -137,7 +137,8 @@ type Input struct {
 	Type    string `yaml:"type"`
 	Enabled *bool  `yaml:"enabled"`
 	Listen  string `yaml:"listen"`
-	// RingSize is the number of slots of the input's ring (default 65536).
+	// RingSize is the number of slots of the input's ring (default 65536;
+	// 8192 for flow inputs, whose slots hold batches of flows).
 	RingSize int `yaml:"ring_size"`
 	// Backpressure is block, drop_newest or spill.
 	Backpressure string `yaml:"backpressure"`
@@ -519,6 +520,11 @@ func (c *Config) applyDefaults() {
 	for name, in := range c.Inputs {
 		if in.RingSize == 0 {
 			in.RingSize = 65536
+			if IsFlow(in.Type) {
+				// A flow input's slot holds a batch of up to 2 KiB of
+				// flows (about 15), not one event.
+				in.RingSize = 8192
+			}
 		}
 		if in.Backpressure == "" {
 			in.Backpressure = PolicyBlock

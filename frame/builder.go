@@ -27,6 +27,16 @@ func (b *Builder) Add(rec []byte) {
 	b.n++
 }
 
+// AddRaw appends n records already in raw-payload form: each a uvarint
+// length and the record, back to back, as [Builder.Raw] holds them. It is
+// one copy for a batch a producer laid out itself; AddRaw does not check
+// raw (the frame's readers do, with [Next]), so raw must be exactly n
+// well-formed records.
+func (b *Builder) AddRaw(raw []byte, n int) {
+	b.raw = append(b.raw, raw...)
+	b.n += n
+}
+
 // Len returns the number of records added since the last Reset.
 func (b *Builder) Len() int { return b.n }
 
@@ -109,8 +119,9 @@ type BatchLimits struct {
 	// MaxEvents is the most records in one frame. Default 8192.
 	MaxEvents int
 	// MaxBytes is the raw payload size at which a frame is sealed. The
-	// record that crosses it stays in the frame, so a frame can exceed it
-	// by one record. Default 1 MiB, at most MaxBatchBytes.
+	// record (or the records of one AddRaw) that crosses it stays in the
+	// frame, so a frame can exceed it by that much. Default 1 MiB, at most
+	// MaxBatchBytes.
 	MaxBytes int
 	// MaxLatency is the longest a record waits in an unsealed frame.
 	// Default 200 ms.
