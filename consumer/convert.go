@@ -105,7 +105,9 @@ func (c *Converter) AppendJSON(dst []byte, r *kgo.Record) ([]byte, event.Kind, e
 		}
 		return appendCheckedJSON(dst, r.Value, kind)
 	case EncodingTrawlBinary:
-		if len(ver) > 0 && string(ver) != binaryVersion {
+		// Version 1 records (written before the packed flow payload) are
+		// still read: DecodeBinary reads both.
+		if len(ver) > 0 && string(ver) != binaryVersion && string(ver) != "1" {
 			return dst, kind, fmt.Errorf("cannot read %s version %q: %w", EncodingTrawlBinary, ver, ErrUnknownEncoding)
 		}
 		if err := event.DecodeBinary(&c.ev, r.Value); err != nil {

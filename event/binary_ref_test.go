@@ -14,7 +14,13 @@ import (
 
 // refAppendBinary is the reference for AppendBinary.
 func refAppendBinary(dst []byte, e *Event) []byte {
-	dst = append(dst, Version)
+	return refAppendVersion(dst, e, Version)
+}
+
+// refAppendVersion encodes e in encoding version v: Version, or version1
+// (flow payload as protobuf fields), which DecodeBinary still reads.
+func refAppendVersion(dst []byte, e *Event, v byte) []byte {
+	dst = append(dst, v)
 	dst = appendUintField(dst, fieldKind, uint64(e.Kind))
 	flags := e.Flags
 	if (e.Kind == KindAudit && len(e.Audit.Args) > MaxArgs) ||
@@ -38,7 +44,11 @@ func refAppendBinary(dst []byte, e *Event) []byte {
 	dst = append(dst, 0)
 	switch e.Kind {
 	case KindFlow:
-		dst = appendFlow(dst, &e.Flow)
+		if v == version1 {
+			dst = appendFlowV1(dst, &e.Flow)
+		} else {
+			dst = appendFlowPacked(dst, &e.Flow)
+		}
 	case KindSyslog:
 		dst = appendSyslog(dst, &e.Syslog)
 	case KindAudit:
@@ -72,7 +82,51 @@ func refClosePayload(dst []byte, keyAt, lenAt int) []byte {
 	return dst
 }
 
-func appendFlow(dst []byte, f *Flow) []byte {
+// appendFlowPacked appends the version 2 flow payload, field by field as
+// docs/encoding.md lists it.
+func appendFlowPacked(dst []byte, f *Flow) []byte {
+	code := func(a netip.Addr) byte {
+		switch {
+		case a.Is4():
+			return 1
+		case a.Is6():
+			return 2
+		}
+		return 0
+	}
+	le := binary.LittleEndian
+	dst = append(dst, code(f.SrcAddr)|code(f.DstAddr)<<2|code(f.NextHop)<<4|code(f.SamplerAddress)<<6)
+	dst = append(dst, byte(f.Type), f.Proto, f.TCPFlags, f.IPTos, f.SrcMask, f.DstMask, 0)
+	dst = le.AppendUint16(dst, f.SrcPort)
+	dst = le.AppendUint16(dst, f.DstPort)
+	dst = le.AppendUint16(dst, f.Etype)
+	dst = le.AppendUint16(dst, f.VlanID)
+	dst = le.AppendUint32(dst, f.InIf)
+	dst = le.AppendUint32(dst, f.OutIf)
+	dst = le.AppendUint32(dst, f.SrcAS)
+	dst = le.AppendUint32(dst, f.DstAS)
+	dst = le.AppendUint32(dst, f.SequenceNum)
+	dst = le.AppendUint32(dst, f.ObservationID)
+	dst = le.AppendUint64(dst, f.SamplingRate)
+	dst = le.AppendUint64(dst, uint64(f.TimeStartNs))
+	dst = le.AppendUint64(dst, uint64(f.TimeEndNs))
+	dst = le.AppendUint64(dst, f.Bytes)
+	dst = le.AppendUint64(dst, f.Packets)
+	for _, a := range []netip.Addr{f.SrcAddr, f.DstAddr, f.NextHop, f.SamplerAddress} {
+		switch {
+		case a.Is4():
+			b := a.As4()
+			dst = append(dst, b[:]...)
+		case a.Is6():
+			b := a.As16()
+			dst = append(dst, b[:]...)
+		}
+	}
+	return dst
+}
+
+// appendFlowV1 appends the version 1 flow payload: protobuf fields.
+func appendFlowV1(dst []byte, f *Flow) []byte {
 	dst = appendUintField(dst, flowType, uint64(f.Type))
 	dst = appendFixedField(dst, flowTimeStart, f.TimeStartNs)
 	dst = appendFixedField(dst, flowTimeEnd, f.TimeEndNs)

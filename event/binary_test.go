@@ -193,14 +193,14 @@ func TestBinaryGolden(t *testing.T) {
 		roundTrip(t, e)
 	}
 
-	f(&Event{}, "01")
+	f(&Event{}, "02")
 	f(&Event{
 		Kind:     KindSyslog,
 		Flags:    FlagTruncated,
 		RecvTime: 1,
 		Source:   netip.MustParseAddrPort("10.0.0.1:514"),
 		Syslog:   Syslog{Facility: 4, Severity: 6, Hostname: []byte("h"), Message: []byte("hi")},
-	}, "01"+
+	}, "02"+
 		" 0802"+ // kind = 2
 		" 1002"+ // flags = 2
 		" 19 0100000000000000"+ // recv_time, fixed64
@@ -213,7 +213,7 @@ func TestBinaryGolden(t *testing.T) {
 	f(&Event{
 		Kind:    KindProcess,
 		Process: Process{Action: ProcessExit, ExitCode: -1, DurationNs: 1, Args: [][]byte{{}, []byte("a")}},
-	}, "01 0804"+
+	}, "02 0804"+
 		" a201 0b"+ // field 20 (process payload), 11 bytes
 		" 0802"+ // action exit
 		" 4001"+ // exit_code -1, zigzag 1
@@ -222,10 +222,42 @@ func TestBinaryGolden(t *testing.T) {
 	f(&Event{
 		Kind:    KindNetwork,
 		Network: Network{Src: netip.MustParseAddrPort("[::ffff:1.2.3.4]:1")},
-	}, "01 0805"+
+	}, "02 0805"+
 		" aa01 14"+ // field 21 (network payload), 20 bytes
 		" 3210 00000000000000000000ffff01020304"+ // src_addr, 16 bytes
 		" 3801") // src_port
+	f(&Event{
+		Kind: KindFlow,
+		Flow: Flow{Type: FlowNetFlow5, SrcAddr: netip.MustParseAddr("10.0.0.1"), DstAddr: netip.MustParseAddr("2001:db8::2"),
+			SrcPort: 1234, DstPort: 443, Proto: 6, TCPFlags: 0x1b, Etype: 0x0800, InIf: 3, OutIf: 4,
+			SequenceNum: 7, SamplingRate: 100, TimeStartNs: 1, TimeEndNs: 2, Bytes: 1500, Packets: 10},
+	}, "02 0801"+
+		" 8a01 64"+ // field 17 (flow payload), 100 bytes
+		" 09"+ // addresses: src IPv4 (1), dst IPv6 (2 << 2), no next hop, no sampler
+		" 02 06 1b 00 00 00 00"+ // type 2 (v5), proto, tcp_flags, ip_tos, masks, reserved
+		" d204 bb01 0008 0000"+ // src_port 1234, dst_port 443, etype 0x0800, vlan
+		" 03000000 04000000 00000000 00000000"+ // in_if, out_if, src_as, dst_as
+		" 07000000 00000000"+ // sequence_num, observation_id
+		" 6400000000000000"+ // sampling_rate 100
+		" 0100000000000000 0200000000000000"+ // time_start_ns, time_end_ns
+		" dc05000000000000 0a00000000000000"+ // bytes 1500, packets 10
+		" 0a000001 20010db8000000000000000000000002") // src, dst
+}
+
+// TestBinaryReadsVersion1 decodes events written in encoding version 1,
+// whose flow payload is protobuf fields, as spools and topics written
+// before version 2 hold them.
+func TestBinaryReadsVersion1(t *testing.T) {
+	for _, s := range sampleEvents() {
+		b := refAppendVersion(nil, s.e, version1)
+		var e Event
+		if err := DecodeBinary(&e, b); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if g, w := wireView(&e), wireView(s.e); !reflect.DeepEqual(g, w) {
+			t.Fatalf("%s: version 1 decodes to\n%+v\nwant\n%+v", s.name, g, w)
+		}
+	}
 }
 
 func TestBinaryUnknownFieldsSkipped(t *testing.T) {
@@ -318,14 +350,24 @@ func TestDecodeBinary_Failure(t *testing.T) {
 		}
 	}
 	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
-	hdr := []byte{Version, 0x08, byte(KindFlow)}
+	// Version 1 flow payloads: protobuf fields.
+	hdr := []byte{version1, 0x08, byte(KindFlow)}
 	flowPayload := func(p ...byte) []byte {
 		return cat(hdr, []byte{0x8a, 0x01, byte(len(p))}, p) // field 17
+	}
+	// Version 2 flow payloads: the packed layout.
+	packed := func(p []byte) []byte {
+		return cat([]byte{Version, 0x08, byte(KindFlow), 0x8a, 0x01, byte(len(p))}, p)
+	}
+	head := func(codes byte, tail ...byte) []byte {
+		p := make([]byte, packedFlowHead)
+		p[0] = codes
+		return append(p, tail...)
 	}
 
 	f(nil, "offset 0: empty input")
 	f([]byte{0}, "version 0")
-	f([]byte{2, 0x08, 1}, "unsupported event encoding version")
+	f([]byte{3, 0x08, 1}, "unsupported event encoding version")
 	f([]byte{Version, 0x08}, "field 1 (wire type 0) at offset 1: truncated")
 	f([]byte{Version, 0x80}, "at offset 1: truncated")
 	f(cat([]byte{Version, 0x08}, bytes.Repeat([]byte{0xff}, 9), []byte{0x02}), "varint overflows")
@@ -346,9 +388,19 @@ func TestDecodeBinary_Failure(t *testing.T) {
 	f(flowPayload(0x32, 0x03, 1, 2, 3), "flow payload field 6")
 	f(flowPayload(0x32, 0x05, 1), "truncated")
 	f(cat(hdr, []byte{0x8a, 0x01, 0x05, 0x08}), "truncated")
+	f(packed(make([]byte, packedFlowHead-1)), "flow payload at offset 6: 79 bytes, shorter than the 80-byte head")
+	f(packed(head(0x01, 1, 2, 3)), "flow payload at offset 6: truncated")            // IPv4 source cut
+	f(packed(head(0x02, make([]byte, 15)...)), "truncated")                          // IPv6 source cut
+	f(packed(head(0x03)), "address code 3")                                          // no such code
+	f(packed(head(0xc0, make([]byte, 4)...)), "address code 3")                      // sampler code 3
+	f(packed(head(0x00, 1)), "81 bytes, the head and addresses take 80")             // a byte too many
+	f(packed(head(0x01, 1, 2, 3, 4, 5)), "85 bytes, the head and addresses take 84") // after an address
+	f(packed(append(head(0x00)[:7], append([]byte{1}, make([]byte, 72)...)...)), "reserved byte 7")
 	f(cat(hdr, []byte{0x89, 0x01}, make([]byte, 8)), "wrong wire type") // payload as fixed64
-	f(cat([]byte{Version, 0x08, byte(KindSyslog), 0x8a, 0x01, 0x02, 0x08, 0x01}), "flow payload in a syslog event")
-	f(cat([]byte{Version, 0x8a, 0x01, 0x00}), "flow payload in a unknown event")
+	f(cat([]byte{version1, 0x08, byte(KindSyslog), 0x8a, 0x01, 0x02, 0x08, 0x01}), "flow payload in a syslog event")
+	f(cat([]byte{Version, 0x08, byte(KindSyslog), 0x8a, 0x01, packedFlowHead}, head(0)), "flow payload in a syslog event")
+	f(cat([]byte{version1, 0x8a, 0x01, 0x00}), "flow payload in a unknown event")
+	f(cat([]byte{Version, 0x8a, 0x01, 0x00}), "0 bytes, shorter than the 80-byte head")                                     // packed is never empty
 	f([]byte{Version, 0x08, byte(KindProcess), 0xa2, 0x01, 0x06, 0x40, 0x80, 0x80, 0x80, 0x80, 0x10}, "value out of range") // exit code > 32 bits
 	f([]byte{Version, 0x08, byte(KindProcess), 0xa2, 0x01, 0x02, 0x50, 0x01}, "wrong wire type")                            // start as varint
 
@@ -416,6 +468,7 @@ func TestBinaryAllocs(t *testing.T) {
 	v6 := sampleFlow()
 	v6.Flow.SrcAddr = netip.MustParseAddr("2001:db8::1")
 	v6.Flow.DstAddr = netip.MustParseAddr("2001:db8::2")
+	v6.Flow.NextHop = netip.MustParseAddr("2001:db8::3")
 	buf := make([]byte, 0, 64<<10)
 	for _, e := range []*Event{e, v6} {
 		if n := testing.AllocsPerRun(100, func() { buf = AppendBinary(buf[:0], e) }); n != 0 {
@@ -501,6 +554,10 @@ func TestBinaryFieldNumbers(t *testing.T) {
 		if len(pl) != 1 {
 			t.Fatalf("%s payload: %v", e.Kind, pl)
 		}
+		if e.Kind == KindFlow {
+			checkPacked(t, []byte(pl[0].(string)), payload)
+			return
+		}
 		if got := wireFields(t, []byte(pl[0].(string))); !reflect.DeepEqual(got, payload) {
 			t.Errorf("%s payload fields\n got %v\nwant %v", e.Kind, got, payload)
 		}
@@ -517,13 +574,19 @@ func TestBinaryFieldNumbers(t *testing.T) {
 		return m
 	}
 
+	// The flow payload is packed (version 2): the map gives, by offset in
+	// the payload, each field's little-endian value and size
+	// (docs/encoding.md, "Flow payload").
 	e := sampleFlow()
 	f(e, common(e), map[uint32][]any{
-		1: u(4), 2: fx(timeNs - 30_000_000_000), 3: fx(timeNs - 1_500_000_000), 4: u(1_523_420),
-		5: u(1032), 6: ip("10.1.2.3"), 7: ip("198.51.100.77"), 8: u(51234), 9: u(443), 10: u(6),
-		11: u(0x1b), 12: u(3), 13: u(7), 14: ip("192.0.2.1"), 15: u(987654), 16: u(1000),
-		17: u(256), 18: ip("10.1.0.1"), 19: u(64512), 20: u(15169), 21: u(0x10), 22: u(0x0800),
-		23: u(24), 24: u(20), 25: u(100),
+		0: {uint64(1 | 1<<2 | 1<<4 | 1<<6), 1}, 1: {uint64(4), 1}, 2: {uint64(6), 1}, 3: {uint64(0x1b), 1},
+		4: {uint64(0x10), 1}, 5: {uint64(24), 1}, 6: {uint64(20), 1}, 7: {uint64(0), 1},
+		8: {uint64(51234), 2}, 10: {uint64(443), 2}, 12: {uint64(0x0800), 2}, 14: {uint64(100), 2},
+		16: {uint64(3), 4}, 20: {uint64(7), 4}, 24: {uint64(64512), 4}, 28: {uint64(15169), 4},
+		32: {uint64(987654), 4}, 36: {uint64(256), 4}, 40: {uint64(1000), 8},
+		48: {uint64(timeNs - 30_000_000_000), 8}, 56: {uint64(timeNs - 1_500_000_000), 8},
+		64: {uint64(1_523_420), 8}, 72: {uint64(1032), 8},
+		80: {ip4("10.1.2.3"), 4}, 84: {ip4("198.51.100.77"), 4}, 88: {ip4("10.1.0.1"), 4}, 92: {ip4("192.0.2.1"), 4},
 	})
 	e = sampleSyslog()
 	sl := e.Syslog
@@ -705,5 +768,41 @@ func TestBinaryMatchesReference(t *testing.T) {
 			}
 		}
 		f(e)
+	}
+}
+
+// ip4 is an IPv4 address as the big-endian number of its 4 bytes.
+func ip4(a string) uint64 {
+	b := netip.MustParseAddr(a).As4()
+	return uint64(binary.BigEndian.Uint32(b[:]))
+}
+
+// checkPacked checks a packed flow payload against want: by offset, a value
+// and its size, little-endian, except addresses (offsets from
+// packedFlowHead), which are in network order. It also checks that want
+// covers the whole payload.
+func checkPacked(t *testing.T, p []byte, want map[uint32][]any) {
+	t.Helper()
+	covered := 0
+	for off, vs := range want {
+		v, n := vs[0].(uint64), vs[1].(int)
+		if int(off)+n > len(p) {
+			t.Fatalf("flow payload of %d bytes has no field at %d (%d bytes)", len(p), off, n)
+		}
+		var got uint64
+		for k := range n {
+			if off >= packedFlowHead {
+				got = got<<8 | uint64(p[int(off)+k])
+			} else {
+				got |= uint64(p[int(off)+k]) << (8 * k)
+			}
+		}
+		if got != v {
+			t.Errorf("flow payload at %d: %#x, want %#x", off, got, v)
+		}
+		covered += n
+	}
+	if covered != len(p) {
+		t.Errorf("flow payload is %d bytes, the fields checked cover %d", len(p), covered)
 	}
 }
