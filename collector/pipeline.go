@@ -277,9 +277,12 @@ func appendRecord(dst []byte, ev *event.Event) []byte {
 // the event was not accepted (it is counted as dropped); it only happens
 // when ctx ends while Emit blocks.
 func (pr *Producer) Emit(ctx context.Context, ev *event.Event, size int) error {
-	// Events added before keep their place ahead of ev.
-	if err := pr.Flush(ctx); err != nil {
-		return err
+	// Events added before keep their place ahead of ev. (Checked here so
+	// that the usual Emit, with nothing added, makes no call for it.)
+	if pr.n > 0 {
+		if err := pr.Flush(ctx); err != nil {
+			return err
+		}
 	}
 	pr.buf = event.AppendBinary(pr.buf[:0], ev)
 	return pr.put(ctx, pr.buf, 1, size)
@@ -509,7 +512,13 @@ func (p *pipeline) framer(stop context.Context, enc *frame.Encoder) {
 		}
 		head := p.ring.Head()
 		for i, rec := range batch {
-			rest, k := addRecord(&b, rec, p.limits.MaxEvents)
+			var rest []byte
+			var k int
+			if len(rec) >= 2 && rec[0] == batchMarker {
+				rest, k = addBatch(&b, rec[2:], int(rec[1]), p.limits.MaxEvents)
+			} else {
+				b.Add(rec) // inline: most inputs put single events
+			}
 			for k > 0 {
 				// A batch split at MaxEvents: this frame holds only part
 				// of the record at head+i, so it is not yet durable.
