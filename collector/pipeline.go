@@ -2,7 +2,6 @@ package collector
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -222,7 +221,7 @@ func (pr *Producer) Add(ctx context.Context, ev *event.Event, size int) error {
 	if pr.n == 0 {
 		pr.batch = append(pr.batch[:0], batchMarker, 0)
 	}
-	pr.batch = appendRecord(pr.batch, ev)
+	pr.batch = frame.AppendEvent(pr.batch, ev)
 	pr.n++
 	pr.size += size
 	if pr.n == maxBatchEvents || len(pr.batch) >= maxBatchBytes {
@@ -243,32 +242,6 @@ func (pr *Producer) Flush(ctx context.Context) error {
 	pr.n, pr.size = 0, 0
 	pr.batch[1] = byte(k)
 	return pr.put(ctx, pr.batch, k, size)
-}
-
-// appendRecord appends ev to dst as a frame's raw payload holds a record:
-// its length as a minimal uvarint, then its encoding. It encodes in place
-// after two reserved bytes (a flow event is about 135 bytes) and moves the
-// record when its length needs another number of bytes.
-func appendRecord(dst []byte, ev *event.Event) []byte {
-	at := len(dst)
-	dst = event.AppendBinary(append(dst, 0, 0), ev)
-	n := len(dst) - at - 2
-	switch {
-	case n < 1<<7:
-		dst[at] = byte(n)
-		copy(dst[at+1:], dst[at+2:])
-		return dst[:len(dst)-1]
-	case n < 1<<14:
-		dst[at] = byte(n) | 0x80
-		dst[at+1] = byte(n >> 7)
-		return dst
-	}
-	var hdr [binary.MaxVarintLen64]byte
-	h := binary.PutUvarint(hdr[:], uint64(n))
-	dst = append(dst, hdr[:h-2]...)
-	copy(dst[at+h:], dst[at+2:at+2+n])
-	copy(dst[at:], hdr[:h])
-	return dst
 }
 
 // Emit counts ev as received (with size payload bytes) and hands it to the
@@ -512,13 +485,7 @@ func (p *pipeline) framer(stop context.Context, enc *frame.Encoder) {
 		}
 		head := p.ring.Head()
 		for i, rec := range batch {
-			var rest []byte
-			var k int
-			if len(rec) >= 2 && rec[0] == batchMarker {
-				rest, k = addBatch(&b, rec[2:], int(rec[1]), p.limits.MaxEvents)
-			} else {
-				b.Add(rec) // inline: most inputs put single events
-			}
+			rest, k := addRecord(&b, rec, p.limits.MaxEvents)
 			for k > 0 {
 				// A batch split at MaxEvents: this frame holds only part
 				// of the record at head+i, so it is not yet durable.

@@ -1,7 +1,6 @@
 package collector
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"sort"
@@ -353,31 +352,4 @@ func TestPipelineBatches(t *testing.T) {
 			t.Fatalf("spool holds %d events, delivered %d, want 8000", len(evs), led.Delivered.Get())
 		}
 	})
-}
-
-// TestAppendRecord checks the length prefixes appendRecord writes, for
-// records of one, two and three length bytes, against frame.Next.
-func TestAppendRecord(t *testing.T) {
-	var ev event.Event
-	ev.Kind = event.KindApp
-	var raw []byte
-	var want [][]byte
-	for _, n := range []int{1, 100, 127, 128, 5000, 16383, 16384, 70000} {
-		ev.App.Raw = bytes.Repeat([]byte("x"), n)
-		raw = appendRecord(raw, &ev)
-		want = append(want, event.AppendBinary(nil, &ev))
-	}
-	for i, w := range want {
-		rec, rest, err := frame.Next(raw)
-		if err != nil {
-			t.Fatalf("record %d: %v", i, err)
-		}
-		if !bytes.Equal(rec, w) {
-			t.Fatalf("record %d: %d bytes, want %d", i, len(rec), len(w))
-		}
-		raw = rest
-	}
-	if len(raw) != 0 {
-		t.Fatalf("%d bytes left over", len(raw))
-	}
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"time"
+
+	"github.com/trawlsec/trawl/event"
 )
 
 // Builder accumulates the records of one frame as a raw payload. It is meant
@@ -35,6 +37,34 @@ func (b *Builder) Add(rec []byte) {
 func (b *Builder) AddRaw(raw []byte, n int) {
 	b.raw = append(b.raw, raw...)
 	b.n += n
+}
+
+// AppendEvent appends ev to dst as a raw payload holds a record: its length
+// as a minimal uvarint, then its binary encoding. A producer lays out a
+// batch with it for [Builder.AddRaw] without encoding into a scratch
+// buffer first. It encodes in place after two reserved bytes (a flow
+// event is about 130 bytes) and moves the record when its length needs
+// another number of bytes.
+func AppendEvent(dst []byte, ev *event.Event) []byte {
+	at := len(dst)
+	dst = event.AppendBinary(append(dst, 0, 0), ev)
+	n := len(dst) - at - 2
+	switch {
+	case n < 1<<7:
+		dst[at] = byte(n)
+		copy(dst[at+1:], dst[at+2:])
+		return dst[:len(dst)-1]
+	case n < 1<<14:
+		dst[at] = byte(n) | 0x80
+		dst[at+1] = byte(n >> 7)
+		return dst
+	}
+	var hdr [binary.MaxVarintLen64]byte
+	h := binary.PutUvarint(hdr[:], uint64(n))
+	dst = append(dst, hdr[:h-2]...)
+	copy(dst[at+h:], dst[at+2:at+2+n])
+	copy(dst[at:], hdr[:h])
+	return dst
 }
 
 // Len returns the number of records added since the last Reset.

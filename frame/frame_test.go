@@ -726,3 +726,30 @@ func TestZeroAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendEvent checks the length prefixes AppendEvent writes, for
+// records of one, two and three length bytes, against Next.
+func TestAppendEvent(t *testing.T) {
+	var ev event.Event
+	ev.Kind = event.KindApp
+	var raw []byte
+	var want [][]byte
+	for _, n := range []int{1, 100, 127, 128, 5000, 16383, 16384, 70000} {
+		ev.App.Raw = bytes.Repeat([]byte("x"), n)
+		raw = AppendEvent(raw, &ev)
+		want = append(want, event.AppendBinary(nil, &ev))
+	}
+	for i, w := range want {
+		rec, rest, err := Next(raw)
+		if err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+		if !bytes.Equal(rec, w) {
+			t.Fatalf("record %d: %d bytes, want %d", i, len(rec), len(w))
+		}
+		raw = rest
+	}
+	if len(raw) != 0 {
+		t.Fatalf("%d bytes left over", len(raw))
+	}
+}
