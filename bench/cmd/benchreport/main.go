@@ -2,7 +2,10 @@
 // and JSON file that `make bench` prints and keeps. Rows whose name contains
 // "/trawl" are compared with their peers measured in the same run: the same
 // name with "/trawl" replaced by each peer's name (chan, goflow2, gosyslog,
-// ...), as a ratio of events/s.
+// ...), as a ratio of events/s. A benchmark run several times (-count N)
+// becomes one row of the median of each metric, with the spread of its
+// rate, so that a ratio compares typical runs rather than whichever single
+// run a noisy machine produced.
 package main
 
 import (
@@ -18,14 +21,21 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/trawlsec/trawl/bench/report"
 )
 
-// Result is one benchmark line.
+// Result is one benchmark: one line of the output, or the lines of one name
+// reduced to the median of each metric.
 type Result struct {
 	Name    string             `json:"name"`
 	Package string             `json:"package"`
 	N       int64              `json:"n"`
 	Metrics map[string]float64 `json:"metrics"`
+	// Runs is the number of lines reduced into this result, and Rates their
+	// events/s (or ops/s) in output order when there were several.
+	Runs  int       `json:"runs"`
+	Rates []float64 `json:"rates,omitempty"`
 }
 
 // Report is what is written to bench/results/<timestamp>.json.
@@ -55,6 +65,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "benchreport:", err)
 		os.Exit(1)
 	}
+	rep.Results = reduce(rep.Results)
 	rep.Ratios = ratios(rep.Results)
 	writeMarkdown(os.Stdout, rep)
 	if *out != "" {
@@ -89,7 +100,7 @@ func parse(r io.Reader) (*Report, error) {
 		if i := strings.LastIndexByte(pkg, '/'); i >= 0 {
 			name = pkg[i+1:] + "." + name
 		}
-		res := Result{Name: name, Package: pkg, N: n, Metrics: map[string]float64{}}
+		res := Result{Name: name, Package: pkg, N: n, Metrics: map[string]float64{}, Runs: 1}
 		f := strings.Fields(m[3])
 		for i := 0; i+1 < len(f); i += 2 {
 			v, err := strconv.ParseFloat(f[i], 64)
@@ -106,6 +117,42 @@ func parse(r io.Reader) (*Report, error) {
 		rep.Results = append(rep.Results, res)
 	}
 	return rep, sc.Err()
+}
+
+// reduce merges the results of one name (from -count N) into one, in the
+// order in which each name first appears: each metric is the median of the
+// runs that report it, N the median of N.
+func reduce(rs []Result) []Result {
+	var out []Result
+	runs := map[string][]Result{}
+	for _, r := range rs {
+		if _, ok := runs[r.Name]; !ok {
+			out = append(out, r)
+		}
+		runs[r.Name] = append(runs[r.Name], r)
+	}
+	for i := range out {
+		same := runs[out[i].Name]
+		if len(same) == 1 {
+			continue
+		}
+		m := Result{Name: out[i].Name, Package: out[i].Package, Metrics: map[string]float64{}, Runs: len(same)}
+		values := map[string][]float64{}
+		var ns []float64
+		for _, r := range same {
+			for k, v := range r.Metrics {
+				values[k] = append(values[k], v)
+			}
+			ns = append(ns, float64(r.N))
+			m.Rates = append(m.Rates, rate(r))
+		}
+		for k, v := range values {
+			m.Metrics[k] = report.Median(v)
+		}
+		m.N = int64(report.Median(ns))
+		out[i] = m
+	}
+	return out
 }
 
 // rate is the throughput a row is compared on.
@@ -161,6 +208,9 @@ func writeMarkdown(w io.Writer, rep *Report) {
 				continue
 			}
 			other = append(other, fmt.Sprintf("%s=%.3g", k, r.Metrics[k]))
+		}
+		if r.Runs > 1 {
+			other = append(other, fmt.Sprintf("median of %d runs: %s", r.Runs, report.Spread(r.Rates, human)))
 		}
 		fmt.Fprintf(w, "| %s | %s | %s | %.0f | %.0f | %s |\n", r.Name, human(rate(r)), num(r.Metrics["MB/s"]),
 			r.Metrics["ns/op"], r.Metrics["allocs/op"], strings.Join(other, " "))
