@@ -13,13 +13,9 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
-)
 
-// mmsghdr is struct mmsghdr of recvmmsg(2); x/sys/unix does not define it.
-type mmsghdr struct {
-	Hdr unix.Msghdr
-	Len uint32
-}
+	"github.com/trawlsec/trawl/internal/mmsg"
+)
 
 // Netlink message types that are not audit records.
 const (
@@ -54,13 +50,10 @@ type Conn struct {
 	// runtime's own error for a closed file is not matched by errors.Is).
 	closed atomic.Bool
 
-	msgs   []mmsghdr
-	iovs   []unix.Iovec
-	names  []unix.RawSockaddrNetlink
-	buf    []byte
-	n      int
-	errno  syscall.Errno
-	readFn func(fd uintptr) bool // c.read, bound once so RawConn.Read does not allocate
+	mr    mmsg.Reader // its Msgs, one per maxMessage of buf
+	iovs  []unix.Iovec
+	names []unix.RawSockaddrNetlink
+	buf   []byte
 }
 
 // Dial opens an audit netlink socket. It needs CAP_AUDIT_CONTROL for
@@ -110,20 +103,19 @@ func Dial(mode Mode, opts ConnOptions) (*Conn, error) {
 	}
 
 	b := opts.Batch
-	c.msgs = make([]mmsghdr, b)
+	c.mr.Msgs = make([]mmsg.Hdr, b)
 	c.iovs = make([]unix.Iovec, b)
 	c.names = make([]unix.RawSockaddrNetlink, b)
 	c.buf = make([]byte, b*maxMessage)
-	for i := range c.msgs {
+	for i := range c.mr.Msgs {
 		c.iovs[i].Base = &c.buf[i*maxMessage]
 		c.iovs[i].SetLen(maxMessage)
-		h := &c.msgs[i].Hdr
+		h := &c.mr.Msgs[i].Hdr
 		h.Name = (*byte)(unsafe.Pointer(&c.names[i]))
 		h.Iov = &c.iovs[i]
 		h.SetIovlen(1)
 		c.resetMsg(i)
 	}
-	c.readFn = c.read
 	ok = true
 	return c, nil
 }
@@ -191,24 +183,23 @@ var ErrOverrun = fmt.Errorf("audit socket receive buffer overrun: %w", syscall.E
 // and a nil error. truncated counts records longer than the buffer (cut).
 func (c *Conn) Read(dst []Msg) (msgs []Msg, truncated int, err error) {
 	dst = dst[:0]
-	if err := c.rc.Read(c.readFn); err != nil {
+	if err := c.mr.Read(c.rc); err != nil {
 		if c.closed.Load() {
 			return dst, 0, fmt.Errorf("audit socket: %w", os.ErrClosed)
 		}
 		return dst, 0, err
 	}
-	if c.errno != 0 {
-		e := c.errno
-		c.errno = 0
+	if e := c.mr.Errno; e != 0 {
+		c.mr.Errno = 0
 		if e == unix.ENOBUFS {
 			return dst, 0, ErrOverrun
 		}
 		return dst, 0, fmt.Errorf("cannot read from the audit socket: %w", e)
 	}
 	ne := binary.NativeEndian
-	for i := 0; i < c.n; i++ {
-		n := int(c.msgs[i].Len)
-		flags := c.msgs[i].Hdr.Flags
+	for i := 0; i < c.mr.N; i++ {
+		n := int(c.mr.Msgs[i].Len)
+		flags := c.mr.Msgs[i].Hdr.Flags
 		from := c.names[i].Pid
 		c.resetMsg(i)
 		if from != 0 || n < unix.NLMSG_HDRLEN {
@@ -226,7 +217,7 @@ func (c *Conn) Read(dst []Msg) (msgs []Msg, truncated int, err error) {
 		// every kernel; the datagram's length is.
 		dst = append(dst, Msg{Type: typ, Data: trimRecord(b[unix.NLMSG_HDRLEN:])})
 	}
-	c.n = 0
+	c.mr.N = 0
 	return dst, truncated, nil
 }
 
@@ -241,29 +232,9 @@ func (c *Conn) Close() error {
 	return c.f.Close()
 }
 
-// read is the RawConn.Read callback: false asks the runtime poller to wait
-// until the socket is readable.
-func (c *Conn) read(fd uintptr) bool {
-	for {
-		n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&c.msgs[0])), uintptr(len(c.msgs)), 0, 0, 0)
-		switch e {
-		case 0:
-			c.n, c.errno = int(n), 0
-			return true
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		default:
-			c.n, c.errno = 0, e
-			return true
-		}
-	}
-}
-
 func (c *Conn) resetMsg(i int) {
-	h := &c.msgs[i].Hdr
+	h := &c.mr.Msgs[i].Hdr
 	h.Namelen = unix.SizeofSockaddrNetlink
 	h.Flags = 0
-	c.msgs[i].Len = 0
+	c.mr.Msgs[i].Len = 0
 }

@@ -9,6 +9,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/trawlsec/trawl/internal/mmsg"
+
 	"github.com/trawlsec/trawl/event"
 	"github.com/trawlsec/trawl/flow"
 )
@@ -218,7 +220,7 @@ func TestPackMessages(t *testing.T) {
 		iovs[i].Base = &bufs[i][0]
 		iovs[i].SetLen(l)
 	}
-	msgs := make([]mmsghdr, len(lens))
+	msgs := make([]mmsg.Hdr, len(lens))
 	ctrlLen := unix.CmsgSpace(2)
 	ctrl := make([]byte, len(lens)*ctrlLen)
 	if m := packMessages(msgs, iovs, bufs, false, ctrl, ctrlLen); m != len(lens) {
@@ -231,7 +233,7 @@ func TestPackMessages(t *testing.T) {
 		t.Fatalf("%d messages, want %d", m, len(want))
 	}
 	for i, w := range want {
-		h := msgs[i].hdr
+		h := msgs[i].Hdr
 		seg := 0
 		if h.Controllen > 0 {
 			cm, err := unix.ParseSocketControlMessage(ctrl[i*ctrlLen : i*ctrlLen+int(h.Controllen)])

@@ -8,6 +8,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/trawlsec/trawl/internal/mmsg"
 )
 
 // SendConfig describes one run of [Send].
@@ -68,13 +70,6 @@ type SendResult struct {
 
 // batch is the number of packets handed to one sendmmsg call.
 const batch = 32
-
-// mmsghdr is struct mmsghdr of linux/socket.h (x/sys has no type for it).
-type mmsghdr struct {
-	hdr unix.Msghdr
-	n   uint32
-	_   [4]byte
-}
 
 // Send sends cfg.Flows flows to cfg.Target over UDP from cfg.Exporters
 // sockets, paced at cfg.Rate, and returns what it sent. Exporters are
@@ -137,7 +132,7 @@ func Send(ctx context.Context, cfg SendConfig) (SendResult, error) {
 
 	bufs := make([][]byte, batch)
 	iovs := make([]unix.Iovec, batch)
-	msgs := make([]mmsghdr, batch)
+	msgs := make([]mmsg.Hdr, batch)
 	for i := range bufs {
 		bufs[i] = make([]byte, 0, MaxPacket)
 	}
@@ -202,7 +197,7 @@ func Send(ctx context.Context, cfg SendConfig) (SendResult, error) {
 				return res, fmt.Errorf("cannot send to %s: %w", cfg.Target, error(errno))
 			}
 			for _, m := range msgs[done : done+int(r)] {
-				res.Bytes += uint64(m.n)
+				res.Bytes += uint64(m.Len)
 			}
 			done += int(r)
 		}
@@ -238,7 +233,7 @@ func Send(ctx context.Context, cfg SendConfig) (SendResult, error) {
 // returns how many messages there are: one per packet, or with gso one per
 // run of packets of the same length (the last of a run may be shorter),
 // with a UDP_SEGMENT control message of that length in ctrl.
-func packMessages(msgs []mmsghdr, iovs []unix.Iovec, bufs [][]byte, gso bool, ctrl []byte, ctrlLen int) int {
+func packMessages(msgs []mmsg.Hdr, iovs []unix.Iovec, bufs [][]byte, gso bool, ctrl []byte, ctrlLen int) int {
 	m := 0
 	for i := 0; i < len(bufs); m++ {
 		j := i + 1
@@ -250,17 +245,17 @@ func packMessages(msgs []mmsghdr, iovs []unix.Iovec, bufs [][]byte, gso bool, ct
 				}
 			}
 		}
-		msgs[m] = mmsghdr{}
-		msgs[m].hdr.Iov = &iovs[i]
-		msgs[m].hdr.SetIovlen(j - i)
+		msgs[m] = mmsg.Hdr{}
+		msgs[m].Hdr.Iov = &iovs[i]
+		msgs[m].Hdr.SetIovlen(j - i)
 		if j-i > 1 {
 			c := ctrl[m*ctrlLen : (m+1)*ctrlLen]
 			h := (*unix.Cmsghdr)(unsafe.Pointer(&c[0]))
 			h.Level, h.Type = unix.SOL_UDP, unix.UDP_SEGMENT
 			h.SetLen(unix.CmsgLen(2))
 			*(*uint16)(unsafe.Pointer(&c[unix.CmsgLen(0)])) = uint16(len(bufs[i]))
-			msgs[m].hdr.Control = &c[0]
-			msgs[m].hdr.SetControllen(ctrlLen)
+			msgs[m].Hdr.Control = &c[0]
+			msgs[m].Hdr.SetControllen(ctrlLen)
 		}
 		i = j
 	}

@@ -12,6 +12,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/trawlsec/trawl/internal/mmsg"
 )
 
 // Config describes one run of [Send].
@@ -90,13 +92,6 @@ const gsoSegments = 64
 
 // tcpBatchBytes is about how much one TCP write carries.
 const tcpBatchBytes = 64 << 10
-
-// mmsghdr is struct mmsghdr of linux/socket.h (x/sys has no type for it).
-type mmsghdr struct {
-	hdr unix.Msghdr
-	n   uint32
-	_   [4]byte
-}
 
 // Send sends cfg.Messages messages to cfg.Target and returns what it sent.
 // It stops early, with the counts so far and ctx's error, when ctx is done.
@@ -225,11 +220,11 @@ func (s *stream) sendUDP(ctx context.Context) error {
 		copy(buf[i*size:], s.tpl.Bytes())
 	}
 	iovs := make([]unix.Iovec, udpBatch)
-	msgs := make([]mmsghdr, udpBatch)
+	msgs := make([]mmsg.Hdr, udpBatch)
 	for i := range udpBatch {
 		iovs[i].Base = &buf[i*segs*size]
-		msgs[i].hdr.Iov = &iovs[i]
-		msgs[i].hdr.SetIovlen(1)
+		msgs[i].Hdr.Iov = &iovs[i]
+		msgs[i].Hdr.SetIovlen(1)
 	}
 	off := s.tpl.SeqOffset()
 	retries := 0

@@ -18,14 +18,9 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
-)
 
-// mmsghdr is struct mmsghdr of recvmmsg(2); x/sys/unix does not define it.
-// Go pads it to the alignment of Msghdr exactly as C does.
-type mmsghdr struct {
-	Hdr unix.Msghdr
-	Len uint32
-}
+	"github.com/trawlsec/trawl/internal/mmsg"
+)
 
 const (
 	// ctrlSize is the control buffer per message: the SO_RXQ_OVFL and
@@ -72,19 +67,16 @@ type reader struct {
 	gro    bool // UDP_GRO is on
 	slot   int  // receive buffer per message
 
-	msgs   []mmsghdr
-	iovs   []unix.Iovec
-	names  []unix.RawSockaddrInet6
-	ctrl   []uint64 // uint64 so every cmsg header is aligned
-	buf    []byte
-	batch  []Datagram
-	readFn func(fd uintptr) bool // r.read, bound once so RawConn.Read does not allocate
+	mr    mmsg.Reader // its Msgs, one per slot of buf
+	iovs  []unix.Iovec
+	names []unix.RawSockaddrInet6
+	ctrl  []uint64 // uint64 so every cmsg header is aligned
+	buf   []byte
+	batch []Datagram
 
-	n      int        // messages read by the last read
-	errno  unix.Errno // error of the last read
-	drops  uint64     // 64-bit extension of the last SO_RXQ_OVFL value seen
-	lost   uint64     // datagrams those drops held (estimated with GRO)
-	logged bool       // first read error logged
+	drops  uint64 // 64-bit extension of the last SO_RXQ_OVFL value seen
+	lost   uint64 // datagrams those drops held (estimated with GRO)
+	logged bool   // first read error logged
 
 	c counters
 }
@@ -196,22 +188,21 @@ func (l *Listener) open(addr string, warnOnce *sync.Once) (*reader, error) {
 		r.slot = groSlot
 		r.batch = make([]Datagram, b*groBatchFactor)
 	}
-	r.msgs = make([]mmsghdr, b)
+	r.mr.Msgs = make([]mmsg.Hdr, b)
 	r.iovs = make([]unix.Iovec, b)
 	r.names = make([]unix.RawSockaddrInet6, b)
 	r.ctrl = make([]uint64, b*ctrlSize/8)
 	r.buf = make([]byte, b*r.slot)
-	for i := range r.msgs {
+	for i := range r.mr.Msgs {
 		r.iovs[i].Base = &r.buf[i*r.slot]
 		r.iovs[i].SetLen(r.slot)
-		h := &r.msgs[i].Hdr
+		h := &r.mr.Msgs[i].Hdr
 		h.Name = (*byte)(unsafe.Pointer(&r.names[i]))
 		h.Iov = &r.iovs[i]
 		h.SetIovlen(1)
 		h.Control = (*byte)(unsafe.Pointer(&r.ctrl[i*ctrlSize/8]))
 		r.resetMsg(i)
 	}
-	r.readFn = r.read
 	return r, nil
 }
 
@@ -325,55 +316,35 @@ func (r *reader) serve(h Handler) error {
 // receive waits for datagrams, reads one batch and hands it to h. It returns
 // an error only when the socket is unusable (closed).
 func (r *reader) receive(h Handler) error {
-	if err := r.rc.Read(r.readFn); err != nil {
+	if err := r.mr.Read(r.rc); err != nil {
 		return err
 	}
-	if r.errno != 0 {
+	if r.mr.Errno != 0 {
 		// Transient by nature on UDP (ENOMEM, a pending ICMP error):
 		// count and go on rather than stop the input.
 		r.c.readErrors.Add(1)
 		if !r.logged {
 			r.logged = true
-			r.l.opts.Logf("udp %s: recvmmsg failed (logged once per socket, counted in read errors): %v", r.l.addr, r.errno)
+			r.l.opts.Logf("udp %s: recvmmsg failed (logged once per socket, counted in read errors): %v", r.l.addr, r.mr.Errno)
 		}
 		return nil
 	}
-	if r.n > 0 {
+	if r.mr.N > 0 {
 		r.deliver(h)
 	}
 	return nil
 }
 
-// read is the RawConn.Read callback: false asks the runtime poller to wait
-// until the socket is readable.
-func (r *reader) read(fd uintptr) bool {
-	for {
-		n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.msgs[0])), uintptr(len(r.msgs)), 0, 0, 0)
-		switch e {
-		case 0:
-			r.n, r.errno = int(n), 0
-			return true
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		default:
-			r.n, r.errno = 0, e
-			return true
-		}
-	}
-}
-
 // resetMsg restores the fields recvmmsg overwrote in message i.
 func (r *reader) resetMsg(i int) {
-	h := &r.msgs[i].Hdr
+	h := &r.mr.Msgs[i].Hdr
 	h.Namelen = unix.SizeofSockaddrInet6
 	h.SetControllen(ctrlSize)
 	h.Flags = 0
-	r.msgs[i].Len = 0
+	r.mr.Msgs[i].Len = 0
 }
 
-// deliver hands the datagrams of the r.n messages of the last read to h,
+// deliver hands the datagrams of the messages of the last read to h,
 // splitting coalesced buffers, updates the counters and readies the
 // messages for the next read.
 func (r *reader) deliver(h Handler) {
@@ -402,8 +373,8 @@ func (r *reader) deliver(h Handler) {
 			truncated++
 		}
 	}
-	for i := 0; i < r.n; i++ {
-		m := &r.msgs[i]
+	for i := 0; i < r.mr.N; i++ {
+		m := &r.mr.Msgs[i]
 		n := int(m.Len)
 		data := r.buf[i*r.slot : i*r.slot+n]
 		from := addrPort(&r.names[i], m.Hdr.Namelen)

@@ -14,6 +14,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/trawlsec/trawl/internal/mmsg"
 )
 
 const benchSize = 512
@@ -23,7 +25,7 @@ const benchSize = 512
 type sender struct {
 	c     *net.UDPConn
 	rc    syscall.RawConn
-	msgs  []mmsghdr
+	msgs  []mmsg.Hdr
 	iovs  []unix.Iovec
 	buf   []byte
 	n, k  int
@@ -37,7 +39,7 @@ func newSender(b *testing.B, dst netip.AddrPort) *sender {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { c.Close() })
-	s := &sender{c: c, msgs: make([]mmsghdr, 64), iovs: make([]unix.Iovec, 64), buf: make([]byte, benchSize)}
+	s := &sender{c: c, msgs: make([]mmsg.Hdr, 64), iovs: make([]unix.Iovec, 64), buf: make([]byte, benchSize)}
 	if s.rc, err = c.SyscallConn(); err != nil {
 		b.Fatal(err)
 	}
