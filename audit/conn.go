@@ -32,6 +32,7 @@ func ParseMode(s string) (Mode, error) {
 	return 0, fmt.Errorf("unknown audit mode %q (want unicast or multicast)", s)
 }
 
+// String returns the mode's name as ParseMode and the configuration take it.
 func (m Mode) String() string {
 	if m == Multicast {
 		return "multicast"

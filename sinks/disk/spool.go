@@ -733,9 +733,6 @@ func (s *Spool) syncLoop() {
 // or under FsyncNever written. Readers see only records up to it.
 func (s *Spool) Durable() Pos { return Pos(s.durableA.Load()) }
 
-// WaitDurable blocks until Durable() >= p, ctx is done, or the spool is
-// closed. It returns an error when the fsync meant to cover the record ending
-// at p failed (among the last 16 failures remembered).
 // SyncSoon asks for an fsync now rather than at the next FsyncInterval
 // tick, for a writer whose sender waits for durability (RELP). It does not
 // wait; WaitDurable does. Under FsyncNever it does nothing.
@@ -749,6 +746,9 @@ func (s *Spool) SyncSoon() {
 	}
 }
 
+// WaitDurable blocks until Durable() >= p, ctx is done, or the spool is
+// closed. It returns an error when the fsync meant to cover the record ending
+// at p failed (among the last 16 failures remembered).
 func (s *Spool) WaitDurable(ctx context.Context, p Pos) error {
 	for {
 		s.mu.Lock()
