@@ -277,8 +277,10 @@ func (in *SyslogUDPInput) handle(batch []udp.Datagram) {
 			continue
 		}
 		in.fill(&w.ev, msg, d.From, now, truncated)
-		w.pr.Emit(w.hard, &w.ev, len(d.Data))
+		w.pr.Add(w.hard, &w.ev, len(d.Data))
 	}
+	// The messages of one read go to the ring as batches, as flows do.
+	w.pr.Flush(w.hard)
 }
 
 // datagram strips one trailing LF or NUL (senders add either) and applies

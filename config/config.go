@@ -138,7 +138,8 @@ type Input struct {
 	Enabled *bool  `yaml:"enabled"`
 	Listen  string `yaml:"listen"`
 	// RingSize is the number of slots of the input's ring (default 65536;
-	// 8192 for flow inputs, whose slots hold batches of flows).
+	// 8192 for the UDP inputs, flows and syslog, whose slots hold batches
+	// of events).
 	RingSize int `yaml:"ring_size"`
 	// Backpressure is block, drop_newest or spill.
 	Backpressure string `yaml:"backpressure"`
@@ -520,9 +521,9 @@ func (c *Config) applyDefaults() {
 	for name, in := range c.Inputs {
 		if in.RingSize == 0 {
 			in.RingSize = 65536
-			if IsFlow(in.Type) {
-				// A flow input's slot holds a batch of up to 2 KiB of
-				// flows (about 15), not one event.
+			if in.usesUDP() {
+				// A UDP input's slot holds a batch of up to 2 KiB of
+				// events (about 15 flows or 8 syslog messages), not one.
 				in.RingSize = 8192
 			}
 		}
