@@ -3,10 +3,12 @@ package collector
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"math/bits"
 	"net"
 	"net/netip"
 	"sync"
@@ -289,9 +291,8 @@ func (cr *connReader) line(hard context.Context, l []byte) error {
 	} else {
 		v, err := cr.parser.ParseBytes(l)
 		// The object is embedded verbatim in the event's JSON, which must
-		// stay valid for strict readers: fastjson accepts raw control
-		// characters inside strings, JSON does not.
-		if err != nil || v.Type() != fastjson.TypeObject || event.ControlInString(l) >= 0 {
+		// stay valid for strict readers.
+		if err != nil || v.Type() != fastjson.TypeObject || !strictJSON(l) {
 			ev.Flags |= event.FlagParseError
 			cr.a.parseErrs.Inc()
 		} else {
@@ -299,6 +300,177 @@ func (cr *connReader) line(hard context.Context, l []byte) error {
 		}
 	}
 	return cr.pr.Emit(hard, ev, size)
+}
+
+// strictJSON reports whether line l, which fastjson parsed, is also valid
+// JSON by RFC 8259. fastjson's parser checks a line's structure, but it
+// accepts raw control characters inside strings, any character after a
+// backslash, and any run of number characters ({"a":.}, 1.2.3, +1, NaN),
+// which strict readers reject. fastjson.Validate would find most of these
+// by parsing the line a second time (a fifth of the input's lines/s), and
+// it misses a control character that an escape follows in the same string;
+// fastjson's Value.Type cannot pick out the numbers cheaply either, for it
+// unescapes every string it is asked about. So this checks just those
+// tokens, in two passes that skip 8 bytes a step where there is nothing to
+// check: one for control characters, one for escapes and bare tokens.
+func strictJSON(l []byte) bool {
+	return event.ControlInString(l) < 0 && validTokens(l)
+}
+
+// validTokens reports whether every escape inside the strings of l, which
+// parsed as JSON, is an RFC 8259 escape, and every token outside them a
+// JSON number or true, false or null.
+func validTokens(l []byte) bool {
+	escapes := bytes.IndexByte(l, '\\') >= 0
+	n := len(l)
+	for i := 0; i < n; {
+		switch tokenClass[l[i]] {
+		case classQuote:
+			i++
+			if !escapes {
+				// The usual line: each string ends at the next quote.
+				if i = nextQuote(l, i); i == n {
+					return false // unterminated; the parser would have refused it
+				}
+				i++
+				continue
+			}
+			for {
+				if i >= n {
+					return false
+				}
+				c := l[i]
+				if c == '"' {
+					i++
+					break
+				}
+				if c != '\\' {
+					i++
+					continue
+				}
+				if i+1 == n {
+					return false
+				}
+				switch l[i+1] {
+				case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+					i += 2
+				case 'u':
+					if i+6 > n || !isHex(l[i+2]) || !isHex(l[i+3]) || !isHex(l[i+4]) || !isHex(l[i+5]) {
+						return false
+					}
+					i += 6
+				default:
+					return false
+				}
+			}
+		case classToken:
+			j := i + 1
+			for j < n && tokenClass[l[j]] == classToken {
+				j++
+			}
+			if !validBare(l[i:j]) {
+				return false
+			}
+			i = j
+		default:
+			i++ // punctuation or whitespace
+		}
+	}
+	return true
+}
+
+// validBare reports whether t, a bare token, is a JSON number or literal.
+func validBare(t []byte) bool {
+	switch string(t) {
+	case "true", "false", "null":
+		return true
+	}
+	return validNumber(t)
+}
+
+// Byte classes of validTokens outside strings.
+const (
+	classOther = iota // punctuation, whitespace
+	classQuote        // '"', a string starts
+	classToken        // part of a bare token as fastjson reads one: a number
+	// (with the signs, points and exponents it lets through), a literal,
+	// or inf and nan
+)
+
+var tokenClass = func() (t [256]uint8) {
+	t['"'] = classQuote
+	for c := range 256 {
+		if '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '.' || c == '+' || c == '-' {
+			t[c] = classToken
+		}
+	}
+	return t
+}()
+
+// nextQuote returns the index of the first '"' in l at or after i, or
+// len(l). It tests 8 bytes a step: x^'"'… has a zero byte exactly where x
+// holds a quote, v-0x01… borrows into the top bit of v's first zero byte
+// (&^v drops bytes of 0x80 and up), and a borrow only marks bytes above a
+// zero byte, so the lowest mark is the first quote. Short strings, the
+// usual key or value, end within a step or two, where a call to
+// bytes.IndexByte per string cost more.
+func nextQuote(l []byte, i int) int {
+	const ones, tops = 0x0101010101010101, 0x8080808080808080
+	for ; i+8 <= len(l); i += 8 {
+		x := binary.LittleEndian.Uint64(l[i:]) ^ ones*'"'
+		if m := (x - ones) &^ x & tops; m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+	}
+	for ; i < len(l) && l[i] != '"'; i++ {
+	}
+	return i
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// validNumber reports whether b is a JSON number:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func validNumber(b []byte) bool {
+	if len(b) > 0 && b[0] == '-' {
+		b = b[1:]
+	}
+	switch {
+	case len(b) == 0 || b[0] < '0' || b[0] > '9':
+		return false
+	case b[0] == '0':
+		b = b[1:]
+	default:
+		b = skipDigits(b)
+	}
+	if len(b) > 0 && b[0] == '.' {
+		rest := skipDigits(b[1:])
+		if len(rest) == len(b)-1 {
+			return false // no digit after the point
+		}
+		b = rest
+	}
+	if len(b) > 0 && (b[0] == 'e' || b[0] == 'E') {
+		b = b[1:]
+		if len(b) > 0 && (b[0] == '+' || b[0] == '-') {
+			b = b[1:]
+		}
+		rest := skipDigits(b)
+		if len(rest) == len(b) {
+			return false // no digit in the exponent
+		}
+		b = rest
+	}
+	return len(b) == 0
+}
+
+func skipDigits(b []byte) []byte {
+	for len(b) > 0 && '0' <= b[0] && b[0] <= '9' {
+		b = b[1:]
+	}
+	return b
 }
 
 // extract fills the event's time, message and level from the common field

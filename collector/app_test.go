@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fastjson"
 
 	"github.com/trawlsec/trawl/event"
 	"github.com/trawlsec/trawl/frame"
@@ -187,6 +188,12 @@ func FuzzAppLines(f *testing.F) {
 				if !json.Valid(ev.App.Raw) {
 					t.Fatalf("event %d accepted as an object but is not valid JSON: %q", i, ev.App.Raw)
 				}
+			} else if ev.Flags&event.FlagTruncated == 0 && json.Valid(ev.App.Raw) && bytes.HasPrefix(bytes.TrimLeft(ev.App.Raw, " \t"), []byte("{")) {
+				// Valid JSON objects are refused only where fastjson's
+				// own limits refuse them (nesting deeper than 300).
+				if _, err := fastjson.ParseBytes(ev.App.Raw); err == nil {
+					t.Fatalf("event %d is a valid JSON object but flagged as a parse error: %q", i, ev.App.Raw)
+				}
 			}
 			if out := event.AppendJSON(nil, &ev); !json.Valid(out) {
 				t.Fatalf("event %d renders as invalid JSON: %q", i, out)
@@ -221,5 +228,69 @@ func TestAppLineAllocs(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(200, run); n != 0 {
 		t.Fatalf("%v allocations per 3 lines", n)
+	}
+}
+
+// TestStrictJSON: a line is taken as a JSON object exactly when encoding/json
+// finds it valid, also where fastjson's parser is lenient (numbers, escapes,
+// control characters), at any depth.
+func TestStrictJSON(t *testing.T) {
+	var lines []string
+	for _, n := range []string{"0", "-0", "7", "-12", "10", "1.5", "0.25", "1e5", "1E+5", "2.5e-3", "-0.0e0",
+		".", "-", "+1", "01", "-01", "1.", ".5", "1e", "1e+", "1.2.3", "0x10", "NaN", "nan", "inf", "-Inf", "1-2", "1e5e5", "--1"} {
+		lines = append(lines, `{"a":`+n+`}`, `{"a":[1,{"b":[`+n+`]}],"c":2}`)
+	}
+	for _, s := range []string{`\"`, `\\`, `\/`, `\b\f\n\r\t`, `\u00e9`, `\uD83D\uDE00`, `\u12`, `\u12G4`, `\q`, `\x41`, `\'`, `a\`, "\x07\\\\", "x\ty", "\\\\\x01"} {
+		lines = append(lines, `{"a":"`+s+`"}`, `{"k`+s+`":1}`, `{"a":[{"b":"`+s+`"}]}`)
+	}
+	lines = append(lines, `{}`, `{"a":true,"b":null,"c":false}`, `{"a":tru}`, `[1]`, `"s"`, `{"a":1}{`, `{"a" 1}`)
+	ta := newTestApp(t, 4096, DropNewest, 4096)
+	var input []byte
+	for _, l := range lines {
+		input = append(append(input, l...), '\n')
+	}
+	evs := ta.feed(t, input)
+	if len(evs) != len(lines) {
+		t.Fatalf("%d events for %d lines", len(evs), len(lines))
+	}
+	for i, l := range lines {
+		var v any
+		want := json.Unmarshal([]byte(l), &v) == nil
+		if _, isObject := v.(map[string]any); !isObject {
+			want = false
+		}
+		if got := evs[i].Flags&event.FlagParseError == 0; got != want {
+			t.Errorf("%q taken as a JSON object: %v, encoding/json: %v", l, got, want)
+		}
+	}
+}
+
+// TestNextQuote: the 8-bytes-a-step search finds the first quote at every
+// position, after any bytes, and len(l) when there is none.
+func TestNextQuote(t *testing.T) {
+	for _, fill := range []byte{' ', 'a', 0, 0x21, 0x23, 0x7f, 0x80, 0xa2, 0xff} {
+		for n := 0; n <= 24; n++ {
+			l := bytes.Repeat([]byte{fill}, n)
+			for from := 0; from <= n; from++ {
+				if got := nextQuote(l, from); got != n {
+					t.Fatalf("fill %#x, %d bytes, from %d: %d without a quote, want %d", fill, n, from, got, n)
+				}
+			}
+			for q := 0; q < n; q++ {
+				l[q] = '"'
+				if q+1 < n {
+					l[q+1] = '"' // a second quote right after must not matter
+				}
+				for from := 0; from <= q; from++ {
+					if got := nextQuote(l, from); got != q {
+						t.Fatalf("fill %#x, %d bytes, quote at %d, from %d: got %d", fill, n, q, from, got)
+					}
+				}
+				l[q] = fill
+				if q+1 < n {
+					l[q+1] = fill
+				}
+			}
+		}
 	}
 }

@@ -18,8 +18,9 @@ import (
 // U+FFFD and control characters are escaped, so the output is valid JSON
 // whatever the event holds, with one exception: for KindApp without
 // FlagParseError, App.Raw is embedded verbatim under "app", and the input
-// that built the event must have checked that it is one JSON object with
-// no raw control character inside a string ([ControlInString]).
+// that built the event must have checked that it is one JSON object valid
+// by RFC 8259, not only by fastjson's lenient parser, which lets raw control
+// characters ([ControlInString]), bad escapes and malformed numbers through.
 //
 // It does not allocate when dst has room; it does not retain dst or e.
 func AppendJSON(dst []byte, e *Event) []byte {
