@@ -161,6 +161,7 @@ type connReader struct {
 	parser fastjson.Parser
 	ev     event.Event
 	src    netip.AddrPort
+	now    int64  // receive time of the lines of the last read, Unix ns
 	scr    []byte // number/level scratch
 	long   []byte // a line longer than the read buffer, assembled here
 	skip   bool   // discarding the rest of an over-long line
@@ -168,6 +169,9 @@ type connReader struct {
 
 func (a *AppInput) serve(hard context.Context, c net.Conn) {
 	cr := &connReader{a: a, pr: a.pipe.producer()}
+	// The lines of one read go to the ring in batches (Producer.Add), handed
+	// over after each read; whatever way serve ends, none stays behind.
+	defer cr.pr.Flush(hard)
 	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
 		cr.src = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}
@@ -203,6 +207,7 @@ func (a *AppInput) serve(hard context.Context, c net.Conn) {
 		}
 		n, err := c.Read(buf[end:])
 		end += n
+		cr.now = time.Now().UnixNano()
 		for start < end {
 			i := bytes.IndexByte(buf[start:end], '\n')
 			if i < 0 {
@@ -212,6 +217,9 @@ func (a *AppInput) serve(hard context.Context, c net.Conn) {
 				return
 			}
 			start += i + 1
+		}
+		if err := cr.pr.Flush(hard); err != nil {
+			return
 		}
 		if err == nil {
 			continue
@@ -253,7 +261,8 @@ func (cr *connReader) partial(p []byte) {
 	cr.long = append(cr.long, p...)
 }
 
-// line turns one line (without its '\n') into an event.
+// line turns one line (without its '\n') into an event and adds it to the
+// producer's batch, which the caller flushes after each read.
 func (cr *connReader) line(hard context.Context, l []byte) error {
 	truncated := cr.skip
 	if len(cr.long) > 0 || cr.skip {
@@ -281,7 +290,7 @@ func (cr *connReader) line(hard context.Context, l []byte) error {
 	ev := &cr.ev
 	ev.Reset()
 	ev.Kind = event.KindApp
-	ev.RecvTime = time.Now().UnixNano()
+	ev.RecvTime = cr.now
 	ev.Source = cr.src
 	ev.App.Raw = l
 	if truncated {
@@ -299,7 +308,7 @@ func (cr *connReader) line(hard context.Context, l []byte) error {
 			cr.extract(v)
 		}
 	}
-	return cr.pr.Emit(hard, ev, size)
+	return cr.pr.Add(hard, ev, size)
 }
 
 // strictJSON reports whether line l, which fastjson parsed, is also valid

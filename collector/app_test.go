@@ -63,14 +63,17 @@ func (ta *testApp) feed(t testing.TB, input []byte) []event.Event {
 	}()
 	<-done
 	var evs []event.Event
-	for _, rec := range ta.pipe.ring.Peek(nil, ta.pipe.ring.Cap()) {
-		var ev event.Event
-		if err := event.DecodeBinary(&ev, append([]byte(nil), rec...)); err != nil {
-			t.Fatalf("ring holds an undecodable event: %v", err)
+	recs := ta.pipe.ring.Peek(nil, ta.pipe.ring.Cap())
+	for _, rec := range recs {
+		for _, enc := range recordEvents(t, rec) {
+			var ev event.Event
+			if err := event.DecodeBinary(&ev, append([]byte(nil), enc...)); err != nil {
+				t.Fatalf("ring holds an undecodable event: %v", err)
+			}
+			evs = append(evs, ev)
 		}
-		evs = append(evs, ev)
 	}
-	ta.pipe.ring.Release(len(evs))
+	ta.pipe.ring.Release(len(recs))
 	return evs
 }
 
@@ -138,11 +141,15 @@ func TestAppLongLinesAcrossReads(t *testing.T) {
 	}
 }
 
+// TestAppDropNewestCounts: a full ring drops whole batches and counts
+// their lines. Lines of 1.1 KB make batches of two (a batch is handed over
+// once it reaches 2 KiB), so a ring of 2 slots takes 2 of the 5 batches.
 func TestAppDropNewestCounts(t *testing.T) {
-	ta := newTestApp(t, 1024, DropNewest, 4)
-	evs := ta.feed(t, bytes.Repeat([]byte("{\"a\":1}\n"), 10))
+	ta := newTestApp(t, 4096, DropNewest, 2)
+	line := "{\"a\":\"" + strings.Repeat("x", 1100) + "\"}\n"
+	evs := ta.feed(t, []byte(strings.Repeat(line, 10)))
 	if len(evs) != 4 {
-		t.Fatalf("ring of 4 slots delivered %d events", len(evs))
+		t.Fatalf("ring of 2 slots delivered %d events, want 2 batches of 2", len(evs))
 	}
 	if got := ta.led.Dropped(ledger.ReasonRingFull).Get(); got != 6 {
 		t.Fatalf("dropped = %d, want 6", got)
@@ -219,6 +226,9 @@ func TestAppLineAllocs(t *testing.T) {
 			if err := cr.line(context.Background(), l); err != nil {
 				t.Fatal(err)
 			}
+		}
+		if err := cr.pr.Flush(context.Background()); err != nil { // as serve does after each read
+			t.Fatal(err)
 		}
 		batch = ta.pipe.ring.Peek(batch[:0], 64)
 		ta.pipe.ring.Release(len(batch))

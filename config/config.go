@@ -138,8 +138,8 @@ type Input struct {
 	Enabled *bool  `yaml:"enabled"`
 	Listen  string `yaml:"listen"`
 	// RingSize is the number of slots of the input's ring (default 65536;
-	// 8192 for the UDP inputs, flows and syslog, whose slots hold batches
-	// of events).
+	// 8192 for the app and UDP inputs, flows and syslog, whose slots hold
+	// batches of events).
 	RingSize int `yaml:"ring_size"`
 	// Backpressure is block, drop_newest or spill.
 	Backpressure string `yaml:"backpressure"`
@@ -521,9 +521,10 @@ func (c *Config) applyDefaults() {
 	for name, in := range c.Inputs {
 		if in.RingSize == 0 {
 			in.RingSize = 65536
-			if in.usesUDP() {
-				// A UDP input's slot holds a batch of up to 2 KiB of
-				// events (about 15 flows or 8 syslog messages), not one.
+			if in.usesUDP() || in.Type == InputApp {
+				// The slot of a UDP or app input holds a batch of up to
+				// 2 KiB of events (about 15 flows, 8 syslog messages or
+				// 10 JSON lines), not one.
 				in.RingSize = 8192
 			}
 		}
