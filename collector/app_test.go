@@ -62,17 +62,8 @@ func (ta *testApp) feed(t testing.TB, input []byte) []event.Event {
 		client.Close()
 	}()
 	<-done
-	var evs []event.Event
 	recs := ta.pipe.ring.Peek(nil, ta.pipe.ring.Cap())
-	for _, rec := range recs {
-		for _, enc := range recordEvents(t, rec) {
-			var ev event.Event
-			if err := event.DecodeBinary(&ev, append([]byte(nil), enc...)); err != nil {
-				t.Fatalf("ring holds an undecodable event: %v", err)
-			}
-			evs = append(evs, ev)
-		}
-	}
+	evs := decodeRecords(t, recs)
 	ta.pipe.ring.Release(len(recs))
 	return evs
 }

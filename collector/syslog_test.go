@@ -134,6 +134,18 @@ func (h *syslogHarness) ringEvents(t testing.TB, n int) []event.Event {
 	}
 	time.Sleep(20 * time.Millisecond) // let any extra event show
 	recs := h.pipe.ring.Peek(nil, h.pipe.ring.Cap())
+	evs := decodeRecords(t, recs)
+	if len(evs) != n {
+		t.Fatalf("ring holds %d events, want %d", len(evs), n)
+	}
+	h.pipe.ring.Release(len(recs))
+	return evs
+}
+
+// decodeRecords decodes the events of ring records recs, in order, into
+// events of their own (copies, so the ring may be released).
+func decodeRecords(t testing.TB, recs [][]byte) []event.Event {
+	t.Helper()
 	var evs []event.Event
 	for _, rec := range recs {
 		for _, enc := range recordEvents(t, rec) {
@@ -144,10 +156,6 @@ func (h *syslogHarness) ringEvents(t testing.TB, n int) []event.Event {
 			evs = append(evs, ev)
 		}
 	}
-	if len(evs) != n {
-		t.Fatalf("ring holds %d events, want %d", len(evs), n)
-	}
-	h.pipe.ring.Release(len(recs))
 	return evs
 }
 
