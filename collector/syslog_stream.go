@@ -283,6 +283,10 @@ func (in *SyslogStreamInput) serve(hard context.Context, c *streamConn) {
 	sp := syslog.Splitter{MaxMessage: in.opts.MaxMessageBytes}
 	buf := make([]byte, max(sp.BufferSize(), minStreamBuffer))
 	pr := in.pipe.producer()
+	// The messages of one read go to the ring in batches (Producer.Add),
+	// handed over after each read; whatever way serve ends, none stays
+	// behind.
+	defer pr.Flush(hard)
 	var ev event.Event
 	start, end := 0, 0 // unconsumed bytes are buf[start:end]
 	for {
@@ -312,13 +316,16 @@ func (in *SyslogStreamInput) serve(hard context.Context, c *streamConn) {
 			start += adv
 			if msg != nil {
 				in.fill(&ev, msg, c.src, now, truncated)
-				if err := pr.Emit(hard, &ev, len(msg)); err != nil {
+				if err := pr.Add(hard, &ev, len(msg)); err != nil {
 					return
 				}
 			}
 			if adv == 0 {
 				break
 			}
+		}
+		if err := pr.Flush(hard); err != nil {
+			return
 		}
 		if rerr != nil {
 			return

@@ -298,6 +298,35 @@ func TestSyslogUDPAllocs(t *testing.T) {
 	}
 }
 
+// TestSyslogTCPBatches: the messages of one read reach the ring as one
+// batch record, not one record each.
+func TestSyslogTCPBatches(t *testing.T) {
+	h := startSyslog(t, SyslogOptions{Protocol: SyslogTCP}, nil)
+	c, err := net.Dial("tcp", h.in.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// One small write arrives in one read on loopback.
+	if _, err := c.Write([]byte(strings.Repeat("<13>Nov 25 10:00:00 h t: m\n", 6))); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		recs := h.pipe.ring.Peek(nil, h.pipe.ring.Cap())
+		if evs := decodeRecords(t, recs); len(evs) == 6 {
+			if len(recs) != 1 {
+				t.Fatalf("6 messages of one write made %d ring records, want one batch", len(recs))
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ring holds %d records, not 6 messages", len(recs))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func TestSyslogTCP(t *testing.T) {
 	h := startSyslog(t, SyslogOptions{Protocol: SyslogTCP, MaxMessageBytes: 256}, nil)
 	addr := h.in.Addr().String()

@@ -121,6 +121,13 @@ func (in Input) usesUDP() bool {
 	return IsFlow(in.Type) || (in.Type == InputSyslog && in.Protocol == SyslogUDP)
 }
 
+// batches reports whether an input hands its ring batches of events, the
+// events of one read: the UDP inputs and the stream inputs but RELP, which
+// acknowledges each message on its own.
+func (in Input) batches() bool {
+	return in.usesUDP() || (in.isStream() && in.Type != InputRELP)
+}
+
 // isStream reports whether an input accepts TCP connections
 // (max_connections and idle_timeout apply).
 func (in Input) isStream() bool {
@@ -138,8 +145,8 @@ type Input struct {
 	Enabled *bool  `yaml:"enabled"`
 	Listen  string `yaml:"listen"`
 	// RingSize is the number of slots of the input's ring (default 65536;
-	// 8192 for the app and UDP inputs, flows and syslog, whose slots hold
-	// batches of events).
+	// 8192 for the inputs whose slots hold batches of events: app, flows,
+	// syslog over UDP, TCP and TLS).
 	RingSize int `yaml:"ring_size"`
 	// Backpressure is block, drop_newest or spill.
 	Backpressure string `yaml:"backpressure"`
@@ -521,10 +528,10 @@ func (c *Config) applyDefaults() {
 	for name, in := range c.Inputs {
 		if in.RingSize == 0 {
 			in.RingSize = 65536
-			if in.usesUDP() || in.Type == InputApp {
-				// The slot of a UDP or app input holds a batch of up to
-				// 2 KiB of events (about 15 flows, 8 syslog messages or
-				// 10 JSON lines), not one.
+			if in.batches() {
+				// Such an input's slot holds a batch of up to 2 KiB of
+				// events (about 15 flows, 8 syslog messages or 10 JSON
+				// lines), not one.
 				in.RingSize = 8192
 			}
 		}

@@ -55,11 +55,12 @@ func TestParse_Success(t *testing.T) {
 	f("inputs:\n  nf: {type: netflow}\n  s: {type: syslog, protocol: udp, gro: false}\n  t: {type: sflow, gro: true}", func(c *Config) bool {
 		return c.Inputs["nf"].GRO == GROAuto && c.Inputs["s"].GRO == GROOff && c.Inputs["t"].GRO == GROOn
 	})
-	// The app and UDP inputs' slots hold batches of events: fewer of them.
+	// Slots that hold batches of events (all but RELP's, audit's, eBPF's,
+	// unix syslog's): fewer of them.
 	f("inputs:\n  nf: {type: netflow}\n  sf: {type: sflow}\n  su: {type: syslog, protocol: udp}\n  st: {type: syslog, protocol: tcp}\n  r: {type: relp}\n  a: {type: app}\n  big: {type: syslog, protocol: udp, ring_size: 100000}", func(c *Config) bool {
 		in := c.Inputs
 		return in["nf"].RingSize == 8192 && in["sf"].RingSize == 8192 && in["su"].RingSize == 8192 && in["a"].RingSize == 8192 &&
-			in["st"].RingSize == 65536 && in["r"].RingSize == 65536 && in["big"].RingSize == 100000
+			in["st"].RingSize == 8192 && in["r"].RingSize == 65536 && in["big"].RingSize == 100000
 	})
 }
 
