@@ -196,11 +196,14 @@ type Producer struct {
 // is batchMarker (never a valid event version) and second the number of
 // events, at most maxBatchEvents so that it is a one-byte uvarint.
 //
-// Batches exist for the flow inputs: a datagram holds up to 30 flows, and
-// handing each flow to the ring on its own (a claim, a commit, and a copy
-// into the frame apiece) cost about a fifth of the node's CPU at 2.4M v5
-// flows/s. A batch is capped at maxBatchBytes because a ring slot keeps the
-// largest record it has held: a ring of 8192 slots then holds at most 16 MiB.
+// The inputs that read many events at once (flows, syslog over UDP, TCP
+// and TLS, JSON lines) hand over the events of one read as batches: handing
+// each flow to the ring on its own (a claim, a commit, and a copy into the
+// frame apiece) cost about a fifth of the node's CPU at 2.4M v5 flows/s.
+// RELP, which acknowledges each message, and the inputs that get one event
+// per read use Emit. A batch is capped at maxBatchBytes because a ring slot
+// keeps the largest record it has held: a ring of 8192 slots then holds at
+// most 16 MiB.
 const (
 	batchMarker    = 0
 	maxBatchEvents = 127

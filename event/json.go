@@ -637,7 +637,9 @@ func appendAppJSON(dst []byte, e *Event) []byte {
 // string of the JSON text v, or -1. RFC 8259 wants those escaped, and
 // strict readers (encoding/json, jq) reject the whole line, but fastjson,
 // which the inputs and consumers parse with, lets them through; so a JSON
-// text is embedded verbatim only when this returns -1.
+// text is embedded verbatim only when this returns -1 (and the other checks
+// its reader makes for fastjson's leniency pass: the app input's strictJSON,
+// the consumer's fastjson.Validate).
 func ControlInString(v []byte) int {
 	if !hasControl(v) {
 		return -1 // the common case, 8 bytes a step
